@@ -1,0 +1,284 @@
+//! Face detector output decoding: RetinaFace priors, BlazeFace anchors, NMS.
+
+/// One detection in tensor pixels (before mapping back to the frame).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    /// x0, y0, x1, y1
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// Five landmarks: image-left eye, image-right eye, nose, image-left and
+    /// image-right mouth corners.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Detection {
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+    /// Applies `f` to every point (box corners and landmarks).
+    pub fn map_points(&mut self, f: impl Fn(f32, f32) -> [f32; 2]) {
+        let [x0, y0] = f(self.bbox[0], self.bbox[1]);
+        let [x1, y1] = f(self.bbox[2], self.bbox[3]);
+        self.bbox = [x0, y0, x1, y1];
+        for p in &mut self.landmarks {
+            *p = f(p[0], p[1]);
+        }
+    }
+}
+
+/// Intersection over union of two x0,y0,x1,y1 boxes.
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let area = |r: &[f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let union = area(a) + area(b) - inter;
+    if union <= 0.0 { 0.0 } else { inter / union }
+}
+
+/// Greedy non-maximum suppression in place: sorts by score, drops any box whose IoU
+/// with a kept higher-scoring box exceeds `threshold`, keeps at most `max_keep`.
+pub fn nms(dets: &mut Vec<Detection>, threshold: f32, max_keep: usize) {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept = 0;
+    for i in 0..dets.len() {
+        if kept >= max_keep {
+            break;
+        }
+        let cand = dets[i];
+        if dets[..kept].iter().all(|k| iou(&k.bbox, &cand.bbox) <= threshold) {
+            dets[kept] = cand;
+            kept += 1;
+        }
+    }
+    dets.truncate(kept);
+}
+
+/// RetinaFace (biubug6 layout) priors: for strides 8/16/32 with min sizes
+/// (16,32)/(64,128)/(256,512), one prior per size per cell, cells row-major over
+/// ceil(W/stride)×ceil(H/stride). Stored as cx, cy, s (pixels; priors are square).
+#[derive(Debug, Default, Clone)]
+pub struct RetinaPriors {
+    priors: Vec<[f32; 3]>,
+    size: (usize, usize),
+}
+
+const RETINA_LEVELS: [(usize, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
+const RETINA_VARIANCE: [f32; 2] = [0.1, 0.2];
+
+impl RetinaPriors {
+    /// Priors for a `w`×`h` input (cached: recomputed only when the size changes).
+    pub fn for_size(&mut self, w: usize, h: usize) -> &[[f32; 3]] {
+        if self.size != (w, h) || self.priors.is_empty() {
+            self.priors.clear();
+            for (stride, sizes) in RETINA_LEVELS {
+                let (nx, ny) = (w.div_ceil(stride), h.div_ceil(stride));
+                for iy in 0..ny {
+                    for ix in 0..nx {
+                        for s in sizes {
+                            let cx = (ix as f32 + 0.5) * stride as f32;
+                            let cy = (iy as f32 + 0.5) * stride as f32;
+                            self.priors.push([cx, cy, s]);
+                        }
+                    }
+                }
+            }
+            self.size = (w, h);
+        }
+        &self.priors
+    }
+
+    /// Number of priors for a `w`×`h` input.
+    pub fn count(w: usize, h: usize) -> usize {
+        RETINA_LEVELS
+            .iter()
+            .map(|(s, sz)| w.div_ceil(*s) * h.div_ceil(*s) * sz.len())
+            .sum()
+    }
+}
+
+/// Decodes RetinaFace outputs (`loc [N,4]`, `conf [N,2]` softmaxed, `landmarks [N,10]`)
+/// for every prior whose face probability is at least `threshold`; appends to `out`.
+pub fn decode_retinaface(
+    priors: &[[f32; 3]],
+    loc: &[f32],
+    conf: &[f32],
+    landmarks: &[f32],
+    threshold: f32,
+    out: &mut Vec<Detection>,
+) {
+    let n = priors.len().min(loc.len() / 4).min(conf.len() / 2).min(landmarks.len() / 10);
+    let [vc, vs] = RETINA_VARIANCE;
+    for i in 0..n {
+        let score = conf[i * 2 + 1];
+        if score < threshold || score.is_nan() {
+            continue;
+        }
+        let [px, py, ps] = priors[i];
+        let l = &loc[i * 4..i * 4 + 4];
+        let cx = px + l[0] * vc * ps;
+        let cy = py + l[1] * vc * ps;
+        let w = ps * (l[2] * vs).exp();
+        let h = ps * (l[3] * vs).exp();
+        let mut lm = [[0.0; 2]; 5];
+        for (k, p) in lm.iter_mut().enumerate() {
+            let o = i * 10 + k * 2;
+            *p = [px + landmarks[o] * vc * ps, py + landmarks[o + 1] * vc * ps];
+        }
+        out.push(Detection {
+            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+            score,
+            landmarks: lm,
+        });
+    }
+}
+
+/// MediaPipe BlazeFace anchors (SSD-style, fixed anchor size 1, centres only), in
+/// units of the input size. Front 128 model: strides 8,16,16,16; back 256 model:
+/// strides 16,32,32,32. Both yield 896 anchors (2 per cell at the first stride, 6 per
+/// cell at the second).
+pub fn blazeface_anchors(input: usize) -> Vec<[f32; 2]> {
+    let strides: [usize; 4] = if input >= 256 { [16, 32, 32, 32] } else { [8, 16, 16, 16] };
+    let mut anchors = Vec::new();
+    let mut i = 0;
+    while i < strides.len() {
+        // Layers sharing a stride are merged: 2 anchors each.
+        let mut n = 0;
+        let s = strides[i];
+        while i < strides.len() && strides[i] == s {
+            n += 2;
+            i += 1;
+        }
+        let cells = input.div_ceil(s);
+        for y in 0..cells {
+            for x in 0..cells {
+                for _ in 0..n {
+                    anchors.push([(x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32]);
+                }
+            }
+        }
+    }
+    anchors
+}
+
+/// Decodes BlazeFace outputs (`regressors [896,16]`, `classificators [896]` logits)
+/// into detections in input pixels (`input`×`input`). Keypoints 0..4 of BlazeFace are
+/// right eye, left eye (subject's: image-left first), nose, mouth centre, right ear,
+/// left ear; mouth corners are not given, so both mouth landmarks are the mouth centre
+/// shifted by a quarter of the eye distance.
+pub fn decode_blazeface(
+    anchors: &[[f32; 2]],
+    regressors: &[f32],
+    logits: &[f32],
+    input: usize,
+    threshold: f32,
+    out: &mut Vec<Detection>,
+) {
+    let n = anchors.len().min(regressors.len() / 16).min(logits.len());
+    let s = input as f32;
+    for i in 0..n {
+        let score = 1.0 / (1.0 + (-logits[i].clamp(-100.0, 100.0)).exp());
+        if score < threshold {
+            continue;
+        }
+        let r = &regressors[i * 16..i * 16 + 16];
+        let [ax, ay] = anchors[i];
+        let cx = r[0] + ax * s;
+        let cy = r[1] + ay * s;
+        let (w, h) = (r[2], r[3]);
+        let kp = |k: usize| [r[4 + 2 * k] + ax * s, r[5 + 2 * k] + ay * s];
+        let (el, er, nose, mouth) = (kp(0), kp(1), kp(2), kp(3));
+        let half = [(er[0] - el[0]) * 0.35, (er[1] - el[1]) * 0.35];
+        out.push(Detection {
+            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+            score,
+            landmarks: [
+                el,
+                er,
+                nose,
+                [mouth[0] - half[0], mouth[1] - half[1]],
+                [mouth[0] + half[0], mouth[1] + half[1]],
+            ],
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(b: [f32; 4], s: f32) -> Detection {
+        Detection {
+            bbox: b,
+            score: s,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn iou_values() {
+        assert_eq!(iou(&[0., 0., 10., 10.], &[0., 0., 10., 10.]), 1.0);
+        assert_eq!(iou(&[0., 0., 10., 10.], &[20., 20., 30., 30.]), 0.0);
+        let v = iou(&[0., 0., 10., 10.], &[5., 0., 15., 10.]);
+        assert!((v - 50.0 / 150.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlaps() {
+        let mut d = vec![
+            det([0., 0., 10., 10.], 0.8),
+            det([1., 1., 11., 11.], 0.9),
+            det([50., 50., 60., 60.], 0.7),
+            det([51., 50., 61., 60.], 0.6),
+        ];
+        nms(&mut d, 0.4, 10);
+        let scores: Vec<f32> = d.iter().map(|d| d.score).collect();
+        assert_eq!(scores, vec![0.9, 0.7]);
+        nms(&mut d, 0.4, 1);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn retina_prior_count_and_layout() {
+        assert_eq!(RetinaPriors::count(640, 640), 16800); // the well-known figure
+        let mut p = RetinaPriors::default();
+        let pr = p.for_size(64, 32);
+        assert_eq!(pr.len(), RetinaPriors::count(64, 32));
+        assert_eq!(pr[0], [4.0, 4.0, 16.0]);
+        assert_eq!(pr[1], [4.0, 4.0, 32.0]);
+        assert_eq!(pr[2], [12.0, 4.0, 16.0]);
+    }
+
+    #[test]
+    fn retina_decode_zero_offsets_gives_prior_box() {
+        let priors = [[100.0, 50.0, 32.0]];
+        let mut out = vec![];
+        decode_retinaface(&priors, &[0.0; 4], &[0.1, 0.9], &[0.0; 10], 0.5, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bbox, [84.0, 34.0, 116.0, 66.0]);
+        assert_eq!(out[0].landmarks[3], [100.0, 50.0]);
+        decode_retinaface(&priors, &[0.0; 4], &[0.6, 0.4], &[0.0; 10], 0.5, &mut out);
+        assert_eq!(out.len(), 1, "below threshold is skipped");
+        // Offsets: x by 1 → +0.1·s; log-size by 1 → ×e^0.2.
+        out.clear();
+        decode_retinaface(&priors, &[1.0, 0.0, 1.0, 0.0], &[0.0, 1.0], &[0.0; 10], 0.5, &mut out);
+        let w = out[0].width();
+        assert!((w - 32.0 * 0.2f32.exp()).abs() < 1e-4);
+        assert!(((out[0].bbox[0] + out[0].bbox[2]) / 2.0 - 103.2).abs() < 1e-4);
+    }
+
+    #[test]
+    fn blazeface_anchor_counts() {
+        for size in [128, 256] {
+            let a = blazeface_anchors(size);
+            assert_eq!(a.len(), 896);
+            assert_eq!(a[0], a[1]);
+        }
+        let a = blazeface_anchors(128);
+        assert_eq!(a[0], [0.5 / 16.0, 0.5 / 16.0]);
+        assert_eq!(a[512], [0.5 / 8.0, 0.5 / 8.0]);
+    }
+}

@@ -1,0 +1,10 @@
+//! Pure-Rust vision math of gst-portrait: no GStreamer here, so every piece is unit
+//! tested on its own. Elements wire these to buffers and metas.
+
+pub mod detect;
+pub mod draw;
+pub mod frame;
+pub mod resample;
+pub mod track;
+
+pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};

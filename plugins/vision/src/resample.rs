@@ -1,0 +1,272 @@
+//! One fused pass from a raw frame (any accepted format, any size, any stride) to a
+//! normalised float tensor: resize (bilinear), colour conversion, channel order,
+//! mean/scale and layout, written into a caller-owned buffer that is reused.
+
+use crate::frame::{FrameRef, PixelFormat, yuv_to_rgb};
+
+/// Maps tensor pixels to frame pixels: `frame = (tensor - offset) / scale`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    pub scale: f32,
+    pub off_x: f32,
+    pub off_y: f32,
+}
+
+impl Letterbox {
+    /// Fits a `w`×`h` frame into `tw`×`th`, keeping the aspect ratio, anchored at the
+    /// top-left corner (`center == false`) or centred.
+    pub fn fit(w: usize, h: usize, tw: usize, th: usize, center: bool) -> Self {
+        let scale = (tw as f32 / w.max(1) as f32).min(th as f32 / h.max(1) as f32);
+        let (off_x, off_y) = if center {
+            (
+                (tw as f32 - w as f32 * scale) / 2.0,
+                (th as f32 - h as f32 * scale) / 2.0,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        Letterbox {
+            scale,
+            off_x,
+            off_y,
+        }
+    }
+
+    /// Tensor point → frame point.
+    #[inline]
+    pub fn to_frame(&self, x: f32, y: f32) -> [f32; 2] {
+        [(x - self.off_x) / self.scale, (y - self.off_y) / self.scale]
+    }
+}
+
+/// How RGB values in 0..=255 become tensor values: `(v - mean[c]) * mul[c]`, written
+/// in BGR order when `bgr`, planar (NCHW) or interleaved (NHWC).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalize {
+    pub mean: [f32; 3],
+    pub mul: [f32; 3],
+    pub bgr: bool,
+    pub nchw: bool,
+}
+
+/// Per-column sampling taps, kept between frames so the hot path does not allocate.
+#[derive(Default, Debug)]
+pub struct ResampleScratch {
+    cols: Vec<Tap>,
+    key: (usize, usize, u32, u32),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Tap {
+    i0: u32,
+    i1: u32,
+    w1: f32,
+    inside: bool,
+}
+
+/// The two source samples and weight for destination index `d` (pixel centres
+/// aligned: src = (d + 0.5 - off) / scale - 0.5).
+#[inline]
+fn tap_at(d: usize, src_len: usize, scale: f32, off: f32) -> Tap {
+    let s = (d as f32 + 0.5 - off) / scale - 0.5;
+    let inside = s > -1.0 && s < src_len as f32;
+    let sc = s.clamp(0.0, (src_len - 1) as f32);
+    let i0 = sc.floor() as u32;
+    Tap {
+        i0,
+        i1: (i0 + 1).min(src_len as u32 - 1),
+        w1: sc - i0 as f32,
+        inside,
+    }
+}
+
+/// Fills `dst` (length 3·tw·th) from `frame` through `lb`; tensor pixels that fall
+/// outside the frame get value 0 (i.e. the mean colour).
+pub fn frame_to_tensor(
+    frame: &FrameRef,
+    lb: &Letterbox,
+    tw: usize,
+    th: usize,
+    norm: &Normalize,
+    dst: &mut [f32],
+    scratch: &mut ResampleScratch,
+) {
+    assert_eq!(dst.len(), 3 * tw * th, "tensor buffer size");
+    if frame.width == 0 || frame.height == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    let key = (tw, frame.width, lb.scale.to_bits(), lb.off_x.to_bits());
+    if scratch.key != key || scratch.cols.len() != tw {
+        scratch.cols.clear();
+        scratch
+            .cols
+            .extend((0..tw).map(|d| tap_at(d, frame.width, lb.scale, lb.off_x)));
+        scratch.key = key;
+    }
+    let plane = tw * th;
+    let ch = |c: usize| if norm.bgr { 2 - c } else { c };
+    for ty in 0..th {
+        let ry = tap_at(ty, frame.height, lb.scale, lb.off_y);
+        for (tx, cx) in scratch.cols.iter().enumerate() {
+            // Outside the frame: the mean colour, i.e. 0 after normalisation.
+            let rgb = if ry.inside && cx.inside {
+                sample(frame, cx, &ry)
+            } else {
+                norm.mean
+            };
+            for c in 0..3 {
+                let v = (rgb[c] - norm.mean[c]) * norm.mul[c];
+                let oc = ch(c);
+                let idx = if norm.nchw {
+                    oc * plane + ty * tw + tx
+                } else {
+                    (ty * tw + tx) * 3 + oc
+                };
+                dst[idx] = v;
+            }
+        }
+    }
+}
+
+#[inline]
+fn lerp2(a: f32, b: f32, c: f32, d: f32, wx: f32, wy: f32) -> f32 {
+    let top = a + (b - a) * wx;
+    let bot = c + (d - c) * wx;
+    top + (bot - top) * wy
+}
+
+/// Bilinear RGB at the taps. YUV is interpolated in its own space, then converted.
+#[inline]
+fn sample(f: &FrameRef, cx: &Tap, ry: &Tap) -> [f32; 3] {
+    let (x0, x1, y0, y1) = (
+        cx.i0 as usize,
+        cx.i1 as usize,
+        ry.i0 as usize,
+        ry.i1 as usize,
+    );
+    match f.format.packed_layout() {
+        Some((bpp, o)) => {
+            let p = &f.planes[0];
+            let r0 = y0 * p.stride;
+            let r1 = y1 * p.stride;
+            let mut out = [0.0; 3];
+            for c in 0..3 {
+                let g = |r: usize, x: usize| p.data[r + x * bpp + o[c]] as f32;
+                out[c] = lerp2(g(r0, x0), g(r0, x1), g(r1, x0), g(r1, x1), cx.w1, ry.w1);
+            }
+            out
+        }
+        None => {
+            let p = &f.planes[0];
+            let g = |y: usize, x: usize| p.data[y * p.stride + x] as f32;
+            let yv = lerp2(g(y0, x0), g(y0, x1), g(y1, x0), g(y1, x1), cx.w1, ry.w1);
+            // Chroma: nearest sample of the 2×2-subsampled planes.
+            let xc = if cx.w1 < 0.5 { x0 } else { x1 } / 2;
+            let yc = if ry.w1 < 0.5 { y0 } else { y1 } / 2;
+            let (u, v) = f.chroma(xc, yc);
+            debug_assert!(matches!(f.format, PixelFormat::I420 | PixelFormat::Nv12));
+            yuv_to_rgb(yv, u as f32, v as f32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{FrameMut, FrameRef, PixelFormat};
+
+    const RGB: Normalize = Normalize {
+        mean: [0.0; 3],
+        mul: [1.0; 3],
+        bgr: false,
+        nchw: true,
+    };
+
+    fn gradient(w: usize, h: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                v.extend_from_slice(&[(x * 10) as u8, (y * 10) as u8, 77]);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn identity_copy_is_exact() {
+        let data = gradient(8, 6);
+        let f = FrameRef::packed(PixelFormat::Rgb, 8, 6, &data).unwrap();
+        let lb = Letterbox::fit(8, 6, 8, 6, false);
+        let mut t = vec![0.0; 3 * 48];
+        frame_to_tensor(&f, &lb, 8, 6, &RGB, &mut t, &mut Default::default());
+        assert_eq!(t[3 * 8 + 5], 50.0); // R at (5,3)
+        assert_eq!(t[48 + 3 * 8 + 5], 30.0); // G
+        assert_eq!(t[96], 77.0); // B
+    }
+
+    #[test]
+    fn letterbox_pads_with_zero_and_maps_back() {
+        let data = gradient(8, 4);
+        let f = FrameRef::packed(PixelFormat::Rgb, 8, 4, &data).unwrap();
+        let lb = Letterbox::fit(8, 4, 16, 16, true);
+        assert_eq!(lb.scale, 2.0);
+        assert_eq!(lb.off_y, 4.0);
+        let mut t = vec![1.0; 3 * 256];
+        let n = Normalize {
+            mean: [127.5; 3],
+            mul: [1.0 / 127.5; 3],
+            bgr: true,
+            nchw: false,
+        };
+        frame_to_tensor(&f, &lb, 16, 16, &n, &mut t, &mut Default::default());
+        assert_eq!(&t[0..3], &[0.0, 0.0, 0.0]); // top padding
+        // BGR order: channel 0 is blue = 77
+        let v = t[(8 * 16 + 8) * 3];
+        assert!((v - (77.0 - 127.5) / 127.5).abs() < 1e-5);
+        assert_eq!(lb.to_frame(8.0, 8.0), [4.0, 2.0]);
+    }
+
+    #[test]
+    fn yuv_matches_rgb_on_flat_colour() {
+        // Paint the same colour into an I420 and an RGB frame; tensors must agree.
+        let (w, h) = (7, 5);
+        let mut rgb = vec![0u8; w * h * 3];
+        let mut yuv = vec![0u8; w * h + 2 * 4 * 3];
+        {
+            let (yp, rest) = yuv.split_at_mut(w * h);
+            let (up, vp) = rest.split_at_mut(12);
+            let mut fy =
+                FrameMut::new(PixelFormat::I420, w, h, [(yp, w), (up, 4), (vp, 4)]).unwrap();
+            let mut fr =
+                FrameMut::new(PixelFormat::Rgb, w, h, [(&mut rgb, w * 3), (&mut [], 0), (&mut [], 0)])
+                    .unwrap();
+            for y in 0..h as i64 {
+                for x in 0..w as i64 {
+                    fy.put(x, y, [180, 120, 60]);
+                    fr.put(x, y, [180, 120, 60]);
+                }
+            }
+        }
+        let lb = Letterbox::fit(w, h, 4, 3, false);
+        let mut a = vec![0.0; 36];
+        let mut b = vec![0.0; 36];
+        let fy = FrameRef::packed(PixelFormat::I420, w, h, &yuv).unwrap();
+        let fr = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        frame_to_tensor(&fy, &lb, 4, 3, &RGB, &mut a, &mut Default::default());
+        frame_to_tensor(&fr, &lb, 4, 3, &RGB, &mut b, &mut Default::default());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 4.0, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn one_pixel_frame() {
+        let f = FrameRef::packed(PixelFormat::Bgrx, 1, 1, &[1, 2, 3, 0]).unwrap();
+        let lb = Letterbox::fit(1, 1, 32, 32, false);
+        let mut t = vec![0.0; 3 * 1024];
+        frame_to_tensor(&f, &lb, 32, 32, &RGB, &mut t, &mut Default::default());
+        assert_eq!(t[0], 3.0);
+        assert_eq!(t[1024 + 31 * 32 + 31], 2.0); // scaled up to cover the tensor
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests and examples of gst-portrait live in tests/ and examples/.
