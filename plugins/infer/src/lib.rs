@@ -1,1 +1,332 @@
+//! ONNX Runtime for gst-portrait: one environment per process (the library is loaded
+//! dynamically from a known path, never through `ORT_DYLIB_PATH`, which panics on a
+//! bad path), and sessions cached by (model file, execution provider, threads) and
+//! shared by element instances.
+//!
+//! Paths, in order of precedence:
+//! - ONNX Runtime library: `$GST_PORTRAIT_ORT_LIBRARY`, else
+//!   `<cache>/onnxruntime/libonnxruntime.so.1.31.1`
+//! - built-in models: `$GST_PORTRAIT_MODEL_DIR`, else `<cache>/models`
+//! - `<cache>` is `$GST_PORTRAIT_CACHE_DIR`, else `$XDG_CACHE_HOME/gst-portrait`, else
+//!   `$HOME/.cache/gst-portrait`. `scripts/setup.sh` fills it.
 
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use once_cell::sync::OnceCell;
+pub use ort;
+use ort::ep::{self, ExecutionProvider};
+use ort::session::Session;
+
+/// The ONNX Runtime version the project pins (PyPI `onnxruntime==1.31.1`).
+pub const ORT_VERSION: &str = "1.31.1";
+/// What a user runs to install the runtime and models.
+pub const SETUP_HINT: &str = "run scripts/setup.sh from the gst-portrait source tree";
+
+/// Where a session runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// CUDA (TensorRT first) when usable, else CPU with a warning.
+    Auto,
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl Device {
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+            Device::TensorRt => "tensorrt",
+        }
+    }
+}
+
+/// Failures a user can act on; each message names the file or setting involved.
+#[derive(Debug, Clone)]
+pub enum InferError {
+    /// The ONNX Runtime library could not be loaded (missing, not a library, too old).
+    Runtime(String),
+    /// The model file does not exist.
+    ModelMissing(PathBuf),
+    /// ONNX Runtime rejected the model file.
+    ModelInvalid(PathBuf, String),
+    /// The requested device cannot be used.
+    Device(String),
+    /// Running the model failed.
+    Run(String),
+}
+
+impl fmt::Display for InferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InferError::Runtime(m) => write!(f, "ONNX Runtime unavailable: {m}"),
+            InferError::ModelMissing(p) => write!(
+                f,
+                "model file {} does not exist ({SETUP_HINT}, or set the model property to an existing .onnx file)",
+                p.display()
+            ),
+            InferError::ModelInvalid(p, m) => write!(
+                f,
+                "model file {} is not a valid ONNX model ({m}); re-fetch it with scripts/setup.sh or point the model property at a valid file",
+                p.display()
+            ),
+            InferError::Device(m) => f.write_str(m),
+            InferError::Run(m) => write!(f, "inference failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for InferError {}
+
+/// The project's cache directory.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GST_PORTRAIT_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("gst-portrait");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    PathBuf::from(home).join(".cache").join("gst-portrait")
+}
+
+/// Directory of the built-in models.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("GST_PORTRAIT_MODEL_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("models"))
+}
+
+/// Path of the ONNX Runtime shared library that will be loaded.
+pub fn library_path() -> PathBuf {
+    std::env::var_os("GST_PORTRAIT_ORT_LIBRARY")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            cache_dir()
+                .join("onnxruntime")
+                .join(format!("libonnxruntime.so.{ORT_VERSION}"))
+        })
+}
+
+static ENV: OnceCell<Result<ort::environment::Environment, String>> = OnceCell::new();
+
+/// Loads the library and creates the process-wide environment, once. Every later call
+/// returns the same outcome: a failed load is not retried, because ort keeps no
+/// handle on failure and any other ort call would then try `ORT_DYLIB_PATH`.
+pub fn environment() -> Result<&'static ort::environment::Environment, InferError> {
+    ENV.get_or_init(|| {
+        let path = library_path();
+        if !path.exists() {
+            return Err(format!(
+                "library {} not found ({SETUP_HINT}, or set GST_PORTRAIT_ORT_LIBRARY to libonnxruntime.so ≥ 1.31)",
+                path.display()
+            ));
+        }
+        let builder = ort::init_from(&path).map_err(|e| {
+            format!("{e} (gst-portrait needs ONNX Runtime ≥ 1.31; {SETUP_HINT} or set GST_PORTRAIT_ORT_LIBRARY)")
+        })?;
+        builder
+            .with_name("gst-portrait")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| format!("creating the environment from {}: {e}", path.display()))
+    })
+    .as_ref()
+    .map_err(|e| InferError::Runtime(e.clone()))
+}
+
+/// A session shared by element instances. `run` needs exclusive access, hence the lock.
+pub struct SharedSession {
+    pub session: Mutex<Session>,
+    /// The execution provider actually used: "cpu", "cuda" or "tensorrt".
+    pub provider: &'static str,
+    pub path: PathBuf,
+}
+
+impl fmt::Debug for SharedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSession")
+            .field("path", &self.path)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+type CacheKey = (PathBuf, &'static str, usize, Option<std::time::SystemTime>);
+static CACHE: OnceCell<Mutex<HashMap<CacheKey, Weak<SharedSession>>>> = OnceCell::new();
+
+/// A loaded session and, when the requested device could not be used and CPU was
+/// taken instead, the reason (for a warning).
+pub struct Loaded {
+    pub session: Arc<SharedSession>,
+    pub fallback: Option<String>,
+}
+
+fn gpu_provider_status<E: ExecutionProvider>(name: &str) -> Result<(), String> {
+    match E::is_available() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "the ONNX Runtime library at {} was built without the {name} execution provider (install the onnxruntime-gpu {ORT_VERSION} library and point GST_PORTRAIT_ORT_LIBRARY at it)",
+            library_path().display()
+        )),
+        Err(e) => Err(format!(
+            "checking the {name} execution provider failed: {e}"
+        )),
+    }
+}
+
+/// Opens (or reuses) a session for `path` on `device` with `threads` intra-op threads
+/// (0 = ONNX Runtime's default).
+pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded, InferError> {
+    let env = environment()?;
+    if !path.is_file() {
+        return Err(InferError::ModelMissing(path.to_path_buf()));
+    }
+    // Which GPU provider to try, if any; failures are fatal only when explicitly asked.
+    let mut fallback = None;
+    let provider: &'static str = match device {
+        Device::Cpu => "cpu",
+        Device::Cuda | Device::TensorRt | Device::Auto => {
+            let (name, status) = match device {
+                Device::TensorRt => ("tensorrt", gpu_provider_status::<ep::TensorRT>("TensorRT")),
+                _ => ("cuda", gpu_provider_status::<ep::CUDA>("CUDA")),
+            };
+            match status.and_then(|_| gpu_usable()) {
+                Ok(()) => name,
+                Err(why) if device == Device::Auto => {
+                    fallback = Some(why);
+                    "cpu"
+                }
+                Err(why) => {
+                    return Err(InferError::Device(format!(
+                        "device={}: {why}",
+                        device.name()
+                    )));
+                }
+            }
+        }
+    };
+    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let key: CacheKey = (path.to_path_buf(), provider, threads, mtime);
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = cache.get(&key).and_then(Weak::upgrade) {
+        return Ok(Loaded {
+            session: s,
+            fallback,
+        });
+    }
+    let session = build_session(env, path, provider, threads)?;
+    let shared = Arc::new(SharedSession {
+        session: Mutex::new(session),
+        provider,
+        path: path.to_path_buf(),
+    });
+    cache.retain(|_, w| w.strong_count() > 0);
+    cache.insert(key, Arc::downgrade(&shared));
+    Ok(Loaded {
+        session: shared,
+        fallback,
+    })
+}
+
+/// A GPU provider compiled in is not enough: the CUDA driver must be present too.
+fn gpu_usable() -> Result<(), String> {
+    let found = ["/dev/nvidiactl", "/proc/driver/nvidia/version"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    if found {
+        Ok(())
+    } else {
+        Err("no NVIDIA GPU/driver found on this machine".into())
+    }
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    path: &Path,
+    provider: &str,
+    threads: usize,
+) -> Result<Session, InferError> {
+    let err = |e: String| InferError::ModelInvalid(path.to_path_buf(), e);
+    let mut b = Session::builder(env).map_err(|e| err(e.to_string()))?;
+    // No spinning: several sessions share 2 cores, and spinning pools fight each other.
+    let opt = |r: ort::session::builder::BuilderResult| r.map_err(|e| err(e.to_string()));
+    b = opt(b.with_intra_op_spinning(false))?;
+    b = opt(b.with_inter_op_spinning(false))?;
+    b = opt(b.with_inter_threads(1))?;
+    if threads > 0 {
+        b = b
+            .with_intra_threads(threads)
+            .map_err(|e| err(e.to_string()))?;
+    }
+    match provider {
+        "cuda" => {
+            b = b
+                .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| InferError::Device(format!("registering CUDA: {e}")))?;
+        }
+        "tensorrt" => {
+            b = b
+                .with_execution_providers([
+                    ep::TensorRT::default().build().error_on_failure(),
+                    ep::CUDA::default().build(),
+                ])
+                .map_err(|e| InferError::Device(format!("registering TensorRT: {e}")))?;
+        }
+        _ => {}
+    }
+    b.commit_from_file(path).map_err(|e| err(e.to_string()))
+}
+
+/// Input/output signature of a model, for recognising its family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signature {
+    /// (name, shape with -1 for symbolic dims)
+    pub inputs: Vec<(String, Vec<i64>)>,
+    pub outputs: Vec<(String, Vec<i64>)>,
+}
+
+impl Signature {
+    pub fn of(session: &Session) -> Self {
+        let conv = |o: &ort::value::Outlet| {
+            let shape = o
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            (o.name().to_string(), shape)
+        };
+        Signature {
+            inputs: session.inputs().iter().map(conv).collect(),
+            outputs: session.outputs().iter().map(conv).collect(),
+        }
+    }
+
+    pub fn output(&self, name: &str) -> Option<&[i64]> {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_environment() {
+        // Only reads: other tests in this process may rely on the defaults.
+        let lib = library_path();
+        assert!(lib.to_string_lossy().contains("onnxruntime"));
+        assert!(models_dir().is_absolute() || std::env::var_os("GST_PORTRAIT_MODEL_DIR").is_some());
+    }
+}

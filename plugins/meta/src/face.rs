@@ -2,13 +2,8 @@ use gst::glib;
 
 /// Names of the five detector landmarks, in order. "left"/"right" are as seen in the
 /// image (the subject's right eye is the image-left one).
-pub const LANDMARK_NAMES: [&str; 5] = [
-    "eye-left",
-    "eye-right",
-    "nose",
-    "mouth-left",
-    "mouth-right",
-];
+pub const LANDMARK_NAMES: [&str; 5] =
+    ["eye-left", "eye-right", "nose", "mouth-left", "mouth-right"];
 
 /// One face, in pixels of the buffer it is attached to.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -49,7 +49,10 @@ pub fn nms(dets: &mut Vec<Detection>, threshold: f32, max_keep: usize) {
             break;
         }
         let cand = dets[i];
-        if dets[..kept].iter().all(|k| iou(&k.bbox, &cand.bbox) <= threshold) {
+        if dets[..kept]
+            .iter()
+            .all(|k| iou(&k.bbox, &cand.bbox) <= threshold)
+        {
             dets[kept] = cand;
             kept += 1;
         }
@@ -66,7 +69,8 @@ pub struct RetinaPriors {
     size: (usize, usize),
 }
 
-const RETINA_LEVELS: [(usize, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
+const RETINA_LEVELS: [(usize, [f32; 2]); 3] =
+    [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
 const RETINA_VARIANCE: [f32; 2] = [0.1, 0.2];
 
 impl RetinaPriors {
@@ -110,7 +114,11 @@ pub fn decode_retinaface(
     threshold: f32,
     out: &mut Vec<Detection>,
 ) {
-    let n = priors.len().min(loc.len() / 4).min(conf.len() / 2).min(landmarks.len() / 10);
+    let n = priors
+        .len()
+        .min(loc.len() / 4)
+        .min(conf.len() / 2)
+        .min(landmarks.len() / 10);
     let [vc, vs] = RETINA_VARIANCE;
     for i in 0..n {
         let score = conf[i * 2 + 1];
@@ -141,7 +149,11 @@ pub fn decode_retinaface(
 /// strides 16,32,32,32. Both yield 896 anchors (2 per cell at the first stride, 6 per
 /// cell at the second).
 pub fn blazeface_anchors(input: usize) -> Vec<[f32; 2]> {
-    let strides: [usize; 4] = if input >= 256 { [16, 32, 32, 32] } else { [8, 16, 16, 16] };
+    let strides: [usize; 4] = if input >= 256 {
+        [16, 32, 32, 32]
+    } else {
+        [8, 16, 16, 16]
+    };
     let mut anchors = Vec::new();
     let mut i = 0;
     while i < strides.len() {
@@ -156,7 +168,10 @@ pub fn blazeface_anchors(input: usize) -> Vec<[f32; 2]> {
         for y in 0..cells {
             for x in 0..cells {
                 for _ in 0..n {
-                    anchors.push([(x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32]);
+                    anchors.push([
+                        (x as f32 + 0.5) / cells as f32,
+                        (y as f32 + 0.5) / cells as f32,
+                    ]);
                 }
             }
         }
@@ -264,7 +279,14 @@ mod tests {
         assert_eq!(out.len(), 1, "below threshold is skipped");
         // Offsets: x by 1 → +0.1·s; log-size by 1 → ×e^0.2.
         out.clear();
-        decode_retinaface(&priors, &[1.0, 0.0, 1.0, 0.0], &[0.0, 1.0], &[0.0; 10], 0.5, &mut out);
+        decode_retinaface(
+            &priors,
+            &[1.0, 0.0, 1.0, 0.0],
+            &[0.0, 1.0],
+            &[0.0; 10],
+            0.5,
+            &mut out,
+        );
         let w = out[0].width();
         assert!((w - 32.0 * 0.2f32.exp()).abs() < 1e-4);
         assert!(((out[0].bbox[0] + out[0].bbox[2]) / 2.0 - 103.2).abs() < 1e-4);

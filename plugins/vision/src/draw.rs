@@ -10,7 +10,12 @@ pub fn line(f: &mut FrameMut, x0: f32, y0: f32, x1: f32, y1: f32, thickness: i64
     }
     // Clip very long lines to a generous box around the frame to bound the work.
     let lim = 4.0 * (f.width + f.height) as f32;
-    let (x0, y0, x1, y1) = (x0.clamp(-lim, lim), y0.clamp(-lim, lim), x1.clamp(-lim, lim), y1.clamp(-lim, lim));
+    let (x0, y0, x1, y1) = (
+        x0.clamp(-lim, lim),
+        y0.clamp(-lim, lim),
+        x1.clamp(-lim, lim),
+        y1.clamp(-lim, lim),
+    );
     let steps = (x1 - x0).abs().max((y1 - y0).abs()).ceil().max(1.0) as i64;
     let r0 = -(thickness - 1) / 2;
     let r1 = thickness / 2;
@@ -101,7 +106,13 @@ mod tests {
     fn rect_outline_only_and_clipped() {
         let mut buf = vec![0u8; 20 * 10 * 3];
         {
-            let mut f = FrameMut::new(PixelFormat::Rgb, 20, 10, [(&mut buf, 60), (&mut [], 0), (&mut [], 0)]).unwrap();
+            let mut f = FrameMut::new(
+                PixelFormat::Rgb,
+                20,
+                10,
+                [(&mut buf, 60), (&mut [], 0), (&mut [], 0)],
+            )
+            .unwrap();
             rect(&mut f, 2.0, 2.0, 5.0, 5.0, 1, [255, 0, 0]);
             rect(&mut f, -100.0, -100.0, 1e9, 1e9, 3, [0, 255, 0]); // mostly off-frame
             line(&mut f, f32::NAN, 0.0, 3.0, 3.0, 1, [0, 0, 255]); // ignored
@@ -116,7 +127,13 @@ mod tests {
     fn digits_render() {
         let mut buf = vec![0u8; 16 * 8 * 3];
         {
-            let mut f = FrameMut::new(PixelFormat::Rgb, 16, 8, [(&mut buf, 48), (&mut [], 0), (&mut [], 0)]).unwrap();
+            let mut f = FrameMut::new(
+                PixelFormat::Rgb,
+                16,
+                8,
+                [(&mut buf, 48), (&mut [], 0), (&mut [], 0)],
+            )
+            .unwrap();
             text(&mut f, 0.0, 0.0, "1.", 1, [255, 255, 255]);
         }
         let lit = buf.chunks(3).filter(|p| p[0] == 255).count();

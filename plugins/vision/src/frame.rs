@@ -95,7 +95,9 @@ fn check_planes(
             stride * (rows - 1) + row_bytes
         };
         if len < need {
-            return Err(FrameError(format!("plane {i}: {len} bytes < {need} needed")));
+            return Err(FrameError(format!(
+                "plane {i}: {len} bytes < {need} needed"
+            )));
         }
     }
     Ok(())
@@ -320,7 +322,10 @@ mod tests {
             f.put(-1, 0, [1, 1, 1]); // outside: ignored
             let got = f.as_ref().rgb(3, 2);
             for c in 0..3 {
-                assert!((got[c] as i32 - [200, 100, 50][c]).abs() <= 3, "{fmt:?} {got:?}");
+                assert!(
+                    (got[c] as i32 - [200, 100, 50][c]).abs() <= 3,
+                    "{fmt:?} {got:?}"
+                );
             }
         }
     }

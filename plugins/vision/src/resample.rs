@@ -115,8 +115,8 @@ pub fn frame_to_tensor(
             } else {
                 norm.mean
             };
-            for c in 0..3 {
-                let v = (rgb[c] - norm.mean[c]) * norm.mul[c];
+            for (c, value) in rgb.iter().enumerate() {
+                let v = (value - norm.mean[c]) * norm.mul[c];
                 let oc = ch(c);
                 let idx = if norm.nchw {
                     oc * plane + ty * tw + tx
@@ -238,9 +238,13 @@ mod tests {
             let (up, vp) = rest.split_at_mut(12);
             let mut fy =
                 FrameMut::new(PixelFormat::I420, w, h, [(yp, w), (up, 4), (vp, 4)]).unwrap();
-            let mut fr =
-                FrameMut::new(PixelFormat::Rgb, w, h, [(&mut rgb, w * 3), (&mut [], 0), (&mut [], 0)])
-                    .unwrap();
+            let mut fr = FrameMut::new(
+                PixelFormat::Rgb,
+                w,
+                h,
+                [(&mut rgb, w * 3), (&mut [], 0), (&mut [], 0)],
+            )
+            .unwrap();
             for y in 0..h as i64 {
                 for x in 0..w as i64 {
                     fy.put(x, y, [180, 120, 60]);

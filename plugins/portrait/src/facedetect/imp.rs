@@ -1,0 +1,432 @@
+//! facedetect: finds faces and attaches a `FaceMeta` + ROI meta per face; pixels untouched.
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_portrait_meta::{Face, FaceMeta};
+use portrait_vision::track::IdTracker;
+
+use super::DeviceProp;
+use crate::detector::{self, Detector, Params};
+use crate::video;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "facedetect",
+        gst::DebugColorFlags::empty(),
+        Some("gst-portrait face detector"),
+    )
+});
+
+const DEFAULT_MODEL: &str = "retinaface";
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_THREADS: u32 = 0;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: String,
+    params: Params,
+    interval: u32,
+    device: DeviceProp,
+    threads: u32,
+    post_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: DEFAULT_MODEL.into(),
+            params: Params::default(),
+            interval: DEFAULT_INTERVAL,
+            device: DeviceProp::Auto,
+            threads: DEFAULT_THREADS,
+            post_messages: false,
+        }
+    }
+}
+
+struct State {
+    detector: Detector,
+    info: Option<gst_video::VideoInfo>,
+    frame_count: u64,
+    /// Faces of the last detection, carried onto frames `interval` skips.
+    faces: Vec<Face>,
+    tracker: IdTracker,
+    ids: Vec<u64>,
+    boxes: Vec<[f32; 4]>,
+}
+
+#[derive(Default)]
+pub struct FaceDetect {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceDetect {
+    const NAME: &'static str = "GstPortraitFaceDetect";
+    type Type = super::FaceDetect;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FaceDetect {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Params::default();
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Face detector: \"retinaface\" (RetinaFace-MobileNet0.25, default), \"blazeface\" (BlazeFace 128, fast, near faces), \"blazeface-back\" (BlazeFace 256, far faces), or the path of a user-supplied ONNX file of one of these families (recognised by its input/output shapes). Built-in models are looked up in $GST_PORTRAIT_MODEL_DIR (default ~/.cache/gst-portrait/models, filled by scripts/setup.sh)")
+                    .default_value(Some(DEFAULT_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("threshold")
+                    .nick("Score threshold")
+                    .blurb("Minimum detection confidence of a face")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.threshold)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("nms-threshold")
+                    .nick("NMS threshold")
+                    .blurb("Overlap (IoU) above which the weaker of two detections is dropped")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.nms_threshold)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-faces")
+                    .nick("Maximum faces")
+                    .blurb("Keep at most this many faces per frame, the most confident first")
+                    .minimum(1)
+                    .maximum(1024)
+                    .default_value(d.max_faces as u32)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-size")
+                    .nick("Minimum face size")
+                    .blurb("Drop faces whose box is smaller than this many pixels on its shorter side (0: keep all)")
+                    .maximum(65535)
+                    .default_value(d.min_size as u32)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("detection-size")
+                    .nick("Detection size")
+                    .blurb("Longest side, in pixels, that frames are scaled to (down or up) before RetinaFace runs. Smaller is faster but misses small faces: RetinaFace finds faces down to about 16-20 px at this scale")
+                    .minimum(32)
+                    .maximum(8192)
+                    .default_value(d.detection_size as u32)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Detection interval")
+                    .blurb("Run the detector every N frames; frames in between carry the last faces with detected=false (a tracker such as motionextract can follow them)")
+                    .minimum(1)
+                    .maximum(10000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("device", DeviceProp::Auto)
+                    .nick("Device")
+                    .blurb("Where inference runs: auto (CUDA when usable, else CPU with a warning), cpu, cuda or tensorrt (an error when unusable)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("CPU threads for inference (0: ONNX Runtime's default, one per core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("post-messages")
+                    .nick("Post messages")
+                    .blurb("Post an element message named \"facedetect\" on the bus for each frame with faces, as OpenCV's facedetect does: timestamp, stream-time, running-time, duration, and faces (a list of \"face\" structures: x, y, width, height, score, track-id, detected, eye-left-x, ...)")
+                    .default_value(false)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "model" => {
+                s.model = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| DEFAULT_MODEL.into())
+            }
+            "threshold" => s.params.threshold = value.get().unwrap_or(s.params.threshold),
+            "nms-threshold" => {
+                s.params.nms_threshold = value.get().unwrap_or(s.params.nms_threshold)
+            }
+            "max-faces" => {
+                s.params.max_faces = value
+                    .get::<u32>()
+                    .map(|v| v as usize)
+                    .unwrap_or(s.params.max_faces)
+            }
+            "min-size" => {
+                s.params.min_size = value
+                    .get::<u32>()
+                    .map(|v| v as f32)
+                    .unwrap_or(s.params.min_size)
+            }
+            "detection-size" => {
+                s.params.detection_size = value
+                    .get::<u32>()
+                    .map(|v| v as usize)
+                    .unwrap_or(s.params.detection_size)
+            }
+            "interval" => s.interval = value.get().unwrap_or(s.interval),
+            "device" => s.device = value.get().unwrap_or(s.device),
+            "threads" => s.threads = value.get().unwrap_or(s.threads),
+            "post-messages" => s.post_messages = value.get().unwrap_or(s.post_messages),
+            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "threshold" => s.params.threshold.to_value(),
+            "nms-threshold" => s.params.nms_threshold.to_value(),
+            "max-faces" => (s.params.max_faces as u32).to_value(),
+            "min-size" => (s.params.min_size as u32).to_value(),
+            "detection-size" => (s.params.detection_size as u32).to_value(),
+            "interval" => s.interval.to_value(),
+            "device" => s.device.to_value(),
+            "threads" => s.threads.to_value(),
+            "post-messages" => s.post_messages.to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+}
+
+impl GstObjectImpl for FaceDetect {}
+
+impl ElementImpl for FaceDetect {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face detector (gst-portrait)",
+                "Filter/Analyzer/Video",
+                "Finds faces (RetinaFace or BlazeFace, ONNX Runtime) and attaches a face meta (box, score, 5 landmarks, track id) and a \"face\" GstVideoRegionOfInterestMeta per face; pixels are untouched",
+                "gst-portrait developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = video::raw_caps();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for FaceDetect {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let path = detector::resolve_model(&s.model);
+        let loaded = Detector::load(&path, s.device.into(), s.threads as usize).map_err(|e| {
+            use portrait_infer::InferError::*;
+            let kind = match e {
+                ModelMissing(_) => gst::ResourceError::NotFound,
+                ModelInvalid(..) => gst::ResourceError::OpenRead,
+                Runtime(_) | Device(_) => gst::ResourceError::Settings,
+                Run(_) => gst::ResourceError::Failed,
+            };
+            gst::error_msg!(kind, ["facedetect: {}", e])
+        })?;
+        if let Some(why) = &loaded.fallback {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("facedetect: device=auto is running on CPU: {}", why)
+            );
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} ({}) on {}",
+            path.display(),
+            loaded.detector.family.name(),
+            loaded.detector.provider()
+        );
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
+            detector: loaded.detector,
+            info: None,
+            frame_count: 0,
+            faces: Vec::new(),
+            tracker: IdTracker::new(),
+            ids: Vec::new(),
+            boxes: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = state.as_mut() {
+            st.info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            // After a seek, don't carry faces from before it.
+            if let Some(st) = self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                st.frame_count = 0;
+                st.faces.clear();
+                st.tracker.reset();
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (params, interval, post) = {
+            let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            (s.params.clone(), s.interval.max(1) as u64, s.post_messages)
+        };
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+        let info = st.info.clone().ok_or(gst::FlowError::NotNegotiated)?;
+
+        let run_detector = st.frame_count % interval == 0;
+        st.frame_count += 1;
+        if run_detector {
+            // Map read-only: the pixels are shared with upstream and never copied.
+            let frame =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["could not map the video frame"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let view = video::frame_ref(&frame).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
+                gst::FlowError::Error
+            })?;
+            let dets = st.detector.detect(&view, &params).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Failed, ["facedetect: {}", e]);
+                gst::FlowError::Error
+            })?;
+            st.boxes.clear();
+            st.boxes.extend(dets.iter().map(|d| d.bbox));
+            st.tracker.assign(&st.boxes, &mut st.ids, 0.3);
+            st.faces.clear();
+            for (d, id) in dets.iter().zip(&st.ids) {
+                st.faces.push(Face {
+                    x: d.bbox[0],
+                    y: d.bbox[1],
+                    width: d.width(),
+                    height: d.height(),
+                    score: d.score,
+                    landmarks: d.landmarks,
+                    track_id: *id,
+                    detected: true,
+                    roi_id: -1,
+                    dense: Vec::new(),
+                });
+            }
+            drop(frame);
+            gst::trace!(CAT, imp = self, "{} faces", st.faces.len());
+        } else {
+            for f in &mut st.faces {
+                f.detected = false;
+            }
+        }
+
+        for face in &st.faces {
+            let rect = (
+                face.x.max(0.0).round() as u32,
+                face.y.max(0.0).round() as u32,
+                face.width.max(0.0).round() as u32,
+                face.height.max(0.0).round() as u32,
+            );
+            let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, "face", rect);
+            let roi_id = face.track_id.min(i32::MAX as u64) as i32;
+            roi.set_id(roi_id);
+            roi.add_param(face.to_structure());
+            let mut f = face.clone();
+            f.roi_id = roi_id;
+            FaceMeta::add(buf, f);
+        }
+
+        if post && !st.faces.is_empty() {
+            let msg = self.faces_message(buf, &st.faces);
+            drop(guard);
+            let _ = self.obj().post_message(msg);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+impl FaceDetect {
+    fn faces_message(&self, buf: &gst::BufferRef, faces: &[Face]) -> gst::Message {
+        let segment = self.obj().segment();
+        let seg = segment.downcast_ref::<gst::ClockTime>();
+        let pts = buf.pts();
+        let list = gst::List::new(faces.iter().map(|f| f.to_structure().to_send_value()));
+        let s = gst::Structure::builder("facedetect")
+            .field("timestamp", pts)
+            .field("stream-time", seg.and_then(|s| s.to_stream_time(pts)))
+            .field("running-time", seg.and_then(|s| s.to_running_time(pts)))
+            .field("duration", buf.duration())
+            .field("faces", list)
+            .build();
+        gst::message::Element::builder(s).src(&*self.obj()).build()
+    }
+}

@@ -1,0 +1,239 @@
+//! faceoverlay: draws what the metas say (boxes, landmarks, scores, track ids) in place.
+
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_portrait_meta::FaceMeta;
+use portrait_vision::draw;
+
+use crate::video;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "faceoverlay",
+        gst::DebugColorFlags::empty(),
+        Some("gst-portrait face meta overlay"),
+    )
+});
+
+/// Landmark colours: eyes red/yellow, nose magenta, mouth corners green/blue.
+const LANDMARK_RGB: [[u8; 3]; 5] = [
+    [255, 0, 0],
+    [255, 255, 0],
+    [255, 0, 255],
+    [0, 255, 0],
+    [0, 128, 255],
+];
+const BOX_DETECTED: [u8; 3] = [0, 255, 0];
+const BOX_CARRIED: [u8; 3] = [255, 160, 0];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    draw_boxes: bool,
+    draw_landmarks: bool,
+    draw_labels: bool,
+    line_width: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            draw_boxes: true,
+            draw_landmarks: true,
+            draw_labels: true,
+            line_width: 2,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FaceOverlay {
+    settings: Mutex<Settings>,
+    info: Mutex<Option<gst_video::VideoInfo>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for FaceOverlay {
+    const NAME: &'static str = "GstPortraitFaceOverlay";
+    type Type = super::FaceOverlay;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for FaceOverlay {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Settings::default();
+            vec![
+                glib::ParamSpecBoolean::builder("draw-boxes")
+                    .nick("Draw boxes")
+                    .blurb("Draw face boxes: green where the detector ran on this frame, orange where the face was carried over")
+                    .default_value(d.draw_boxes)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("draw-landmarks")
+                    .nick("Draw landmarks")
+                    .blurb("Draw the five landmarks: eyes red (image-left) and yellow, nose magenta, mouth corners green and blue")
+                    .default_value(d.draw_landmarks)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("draw-labels")
+                    .nick("Draw labels")
+                    .blurb("Write the track id and score (e.g. \"3 0.98\") above each box")
+                    .default_value(d.draw_labels)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("line-width")
+                    .nick("Line width")
+                    .blurb("Width of box lines in pixels; landmarks and labels scale with it")
+                    .minimum(1)
+                    .maximum(32)
+                    .default_value(d.line_width)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "draw-boxes" => s.draw_boxes = value.get().unwrap_or(s.draw_boxes),
+            "draw-landmarks" => s.draw_landmarks = value.get().unwrap_or(s.draw_landmarks),
+            "draw-labels" => s.draw_labels = value.get().unwrap_or(s.draw_labels),
+            "line-width" => s.line_width = value.get().unwrap_or(s.line_width),
+            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "draw-boxes" => s.draw_boxes.to_value(),
+            "draw-landmarks" => s.draw_landmarks.to_value(),
+            "draw-labels" => s.draw_labels.to_value(),
+            "line-width" => s.line_width.to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+}
+
+impl GstObjectImpl for FaceOverlay {}
+
+impl ElementImpl for FaceOverlay {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Face overlay (gst-portrait)",
+                "Filter/Effect/Video",
+                "Draws the faces found by facedetect (boxes, landmarks, track ids and scores) onto the video",
+                "gst-portrait developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = video::raw_caps();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &caps,
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for FaceOverlay {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        // Nothing to draw: leave the buffer (and its memory) alone.
+        if buf.meta::<FaceMeta>().is_none() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let info = self
+            .info
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let faces = FaceMeta::faces(buf);
+        let mut frame =
+            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["could not map the video frame writable"]
+                );
+                gst::FlowError::Error
+            })?;
+        let mut f = video::frame_mut(&mut frame).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
+            gst::FlowError::Error
+        })?;
+        let lw = s.line_width as i64;
+        for face in &faces {
+            let color = if face.detected {
+                BOX_DETECTED
+            } else {
+                BOX_CARRIED
+            };
+            if s.draw_boxes {
+                draw::rect(&mut f, face.x, face.y, face.width, face.height, lw, color);
+            }
+            if s.draw_landmarks {
+                for (p, c) in face.landmarks.iter().zip(LANDMARK_RGB) {
+                    draw::dot(&mut f, p[0], p[1], lw + 1, c);
+                }
+                for p in &face.dense {
+                    f.put(p[0].round() as i64, p[1].round() as i64, [255, 255, 255]);
+                }
+            }
+            if s.draw_labels {
+                let label = format!("{} {:.2}", face.track_id, face.score);
+                let scale = lw.max(1);
+                draw::text(
+                    &mut f,
+                    face.x,
+                    face.y - 7.0 * scale as f32,
+                    &label,
+                    scale,
+                    color,
+                );
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
