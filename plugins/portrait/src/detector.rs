@@ -43,11 +43,12 @@ pub enum Family {
         landmarks: String,
         fixed: Option<(usize, usize)>,
     },
-    /// MediaPipe BlazeFace: square RGB in [−1,1], NHWC or NCHW → 896 anchors.
+    /// MediaPipe BlazeFace: square RGB in [−1,1], NHWC or NCHW → 896 anchors, as one
+    /// (regressors, scores) pair or split per feature-map level (the npm barracuda
+    /// export: 512 + 384). `heads` are (regressors, scores, count), finest level first.
     BlazeFace {
         input: String,
-        regressors: String,
-        classificators: String,
+        heads: Vec<(String, String, usize)>,
         size: usize,
         nhwc: bool,
     },
@@ -68,7 +69,7 @@ impl Family {
                     .join(", ")
             };
             format!(
-                "model inputs [{}] → outputs [{}] match no supported face-detector family (RetinaFace: one [B,3,H,W] input → [B,N,4], [B,N,2], [B,N,10]; BlazeFace: one 128² or 256² RGB input → [1,896,16], [1,896,1])",
+                "model inputs [{}] → outputs [{}] match no supported face-detector family (RetinaFace: one [B,3,H,W] input → [B,N,4], [B,N,2], [B,N,10]; BlazeFace: one 128² or 256² RGB input → [1,N,16] and [1,N,1] per level, 896 in all)",
                 io(&sig.inputs),
                 io(&sig.outputs)
             )
@@ -100,8 +101,24 @@ impl Family {
                 fixed,
             });
         }
-        if sig.outputs.len() == 2
-            && let (Some(regressors), Some(classificators)) = (find(16), find(1))
+        // BlazeFace: pair each [1,N,16] regressor output with the [1,N,1] score output
+        // of the same N; levels ordered finest (largest N) first, like the anchors.
+        let count = |s: &[i64]| s.get(1).copied().unwrap_or(0);
+        let mut heads: Vec<(String, String, usize)> = sig
+            .outputs
+            .iter()
+            .filter(|(_, s)| s.len() == 3 && last_dim(s) == 16 && count(s) > 0)
+            .filter_map(|(rn, rs)| {
+                sig.outputs
+                    .iter()
+                    .find(|(_, s)| s.len() == 3 && last_dim(s) == 1 && count(s) == count(rs))
+                    .map(|(sn, _)| (rn.clone(), sn.clone(), count(rs) as usize))
+            })
+            .collect();
+        heads.sort_by(|a, b| b.2.cmp(&a.2));
+        if !heads.is_empty()
+            && heads.len() * 2 == sig.outputs.len()
+            && heads.iter().map(|h| h.2).sum::<usize>() == 896
         {
             let nhwc = in_shape[3] == 3;
             let (h, w) = if nhwc {
@@ -112,8 +129,7 @@ impl Family {
             if (nhwc || in_shape[1] == 3) && h == w && (h == 128 || h == 256) {
                 return Ok(Family::BlazeFace {
                     input: in_name.clone(),
-                    regressors,
-                    classificators,
+                    heads,
                     size: h as usize,
                     nhwc,
                 });
@@ -337,8 +353,7 @@ impl Detector {
             }
             Family::BlazeFace {
                 input,
-                regressors,
-                classificators,
+                heads,
                 size,
                 nhwc,
             } => {
@@ -351,20 +366,25 @@ impl Detector {
                 let out = session
                     .run(portrait_infer::ort::inputs![input.as_str() => t])
                     .map_err(run_err)?;
-                let (_, r) = out[regressors.as_str()]
-                    .try_extract_tensor::<f32>()
-                    .map_err(run_err)?;
-                let (_, c) = out[classificators.as_str()]
-                    .try_extract_tensor::<f32>()
-                    .map_err(run_err)?;
-                detect::decode_blazeface(
-                    &self.anchors,
-                    r,
-                    c,
-                    *size,
-                    params.threshold,
-                    &mut self.dets,
-                );
+                let mut first = 0;
+                for (reg, score, n) in heads {
+                    let (_, r) = out[reg.as_str()]
+                        .try_extract_tensor::<f32>()
+                        .map_err(run_err)?;
+                    let (_, c) = out[score.as_str()]
+                        .try_extract_tensor::<f32>()
+                        .map_err(run_err)?;
+                    let anchors = &self.anchors[first..(first + n).min(self.anchors.len())];
+                    detect::decode_blazeface(
+                        anchors,
+                        r,
+                        c,
+                        *size,
+                        params.threshold,
+                        &mut self.dets,
+                    );
+                    first += n;
+                }
             }
         }
         drop(session);
@@ -448,6 +468,28 @@ mod tests {
                 ..
             })
         ));
+        // The npm barracuda export splits the heads per level.
+        let split = sig(
+            &[("input:0", &[1, 256, 256, 3])],
+            &[
+                ("Identity:0", &[1, 512, 1]),
+                ("Identity_1:0", &[1, 384, 1]),
+                ("Identity_2:0", &[1, 512, 16]),
+                ("Identity_3:0", &[1, 384, 16]),
+            ],
+        );
+        match Family::recognise(&split).unwrap() {
+            Family::BlazeFace {
+                heads, size: 256, ..
+            } => assert_eq!(
+                heads,
+                vec![
+                    ("Identity_2:0".to_string(), "Identity:0".to_string(), 512),
+                    ("Identity_3:0".to_string(), "Identity_1:0".to_string(), 384)
+                ]
+            ),
+            f => panic!("{f:?}"),
+        }
         let bad = sig(&[("x", &[1, 3, 224, 224])], &[("logits", &[1, 1000])]);
         let e = Family::recognise(&bad).unwrap_err();
         assert!(
