@@ -20,12 +20,17 @@ static INIT: Once = Once::new();
 /// gstreamer1.0-opencv or -plugins-bad are installed).
 pub fn init() {
     INIT.call_once(|| {
-        if std::env::var_os("XDG_CACHE_HOME").is_none() {
-            // ONNX Runtime writes a cache there; keep it inside the project.
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/xdg");
-            let _ = std::fs::create_dir_all(&dir);
-            // SAFETY: set once, before any thread of the test reads the environment.
-            unsafe { std::env::set_var("XDG_CACHE_HOME", dir) };
+        // Pin the asset cache first: it may derive from XDG_CACHE_HOME, which is
+        // redirected next because ONNX Runtime writes a cache there.
+        let cache = gstportrait::infer::cache_dir();
+        let xdg = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/xdg");
+        let _ = std::fs::create_dir_all(&xdg);
+        // SAFETY: set once, before this test process starts any other thread.
+        unsafe {
+            std::env::set_var("GST_PORTRAIT_CACHE_DIR", cache);
+            if std::env::var_os("XDG_CACHE_HOME").is_none() {
+                std::env::set_var("XDG_CACHE_HOME", xdg);
+            }
         }
         gst::init().expect("gst::init");
         gstportrait::plugin_register_static().expect("register the portrait plugin");
@@ -33,11 +38,8 @@ pub fn init() {
 }
 
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("GST_PORTRAIT_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return d.into();
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    PathBuf::from(home).join(".cache/gst-portrait")
+    init();
+    gstportrait::infer::cache_dir()
 }
 
 /// A real media file fetched by scripts/setup.sh.
@@ -53,11 +55,16 @@ pub fn testdata(name: &str) -> PathBuf {
     p
 }
 
+/// A ROI meta: type and x, y, width, height.
+pub type Roi = (String, u32, u32, u32, u32);
+/// A decoded image: width, height, packed RGB.
+pub type Rgb = (usize, usize, Vec<u8>);
+
 /// Faces of each buffer that reached the sink, plus warnings and the error, if any.
 #[derive(Debug, Default)]
 pub struct Run {
     pub frames: Vec<Vec<Face>>,
-    pub rois: Vec<Vec<(String, u32, u32, u32, u32)>>,
+    pub rois: Vec<Vec<Roi>>,
     pub sizes: Vec<(u32, u32)>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
@@ -130,7 +137,7 @@ pub fn run(launch: &str) -> Run {
 }
 
 /// Decodes an image file to tightly packed RGB.
-pub fn decode_rgb(path: &Path) -> (usize, usize, Vec<u8>) {
+pub fn decode_rgb(path: &Path) -> Rgb {
     init();
     let line = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! fakesink name=sink",
@@ -141,7 +148,7 @@ pub fn decode_rgb(path: &Path) -> (usize, usize, Vec<u8>) {
         .downcast::<gst::Pipeline>()
         .unwrap();
     let sink = pipeline.by_name("sink").unwrap();
-    let got: Arc<Mutex<Option<(usize, usize, Vec<u8>)>>> = Default::default();
+    let got: Arc<Mutex<Option<Rgb>>> = Default::default();
     let g = got.clone();
     sink.static_pad("sink")
         .unwrap()
@@ -201,6 +208,7 @@ pub fn plugin_dir() -> PathBuf {
 /// gst-launch-1.0 with this build's plugin last in the system plugin path (so it owns
 /// the element names), a private registry, and extra environment.
 pub fn gst_launch(args: &str, env: &[(&str, &str)]) -> (i32, String) {
+    init();
     let sys = Command::new("pkg-config")
         .args(["--variable=pluginsdir", "gstreamer-1.0"])
         .output()

@@ -17,7 +17,7 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 fn field_varint(field: u32, v: u64, out: &mut Vec<u8>) {
-    varint(((field as u64) << 3) | 0, out);
+    varint((field as u64) << 3, out); // wire type 0: varint
     varint(v, out);
 }
 

@@ -115,7 +115,7 @@ impl Family {
                     .map(|(sn, _)| (rn.clone(), sn.clone(), count(rs) as usize))
             })
             .collect();
-        heads.sort_by(|a, b| b.2.cmp(&a.2));
+        heads.sort_by_key(|h| std::cmp::Reverse(h.2));
         if !heads.is_empty()
             && heads.len() * 2 == sig.outputs.len()
             && heads.iter().map(|h| h.2).sum::<usize>() == 896

@@ -12,7 +12,7 @@ mod facedetect;
 mod faceoverlay;
 pub mod video;
 
-pub use portrait_infer::Device;
+pub use portrait_infer::{self as infer, Device};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst_portrait_meta::register();

@@ -272,7 +272,7 @@ impl BaseTransformImpl for FaceDetect {
                 Runtime(_) | Device(_) => gst::ResourceError::Settings,
                 Run(_) => gst::ResourceError::Failed,
             };
-            gst::error_msg!(kind, ["facedetect: {}", e])
+            gst::error_msg!(kind, ("facedetect: {}", e))
         })?;
         if let Some(why) = &loaded.fallback {
             gst::element_imp_warning!(
@@ -360,7 +360,7 @@ impl BaseTransformImpl for FaceDetect {
                 gst::FlowError::Error
             })?;
             let dets = st.detector.detect(&view, &params).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["facedetect: {}", e]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("facedetect: {}", e));
                 gst::FlowError::Error
             })?;
             st.boxes.clear();

@@ -1,0 +1,292 @@
+//! Harness tests: every accepted format, odd sizes and padded strides, with a real
+//! face pasted into the frames; pixels must come out untouched (same memory, no copy).
+
+mod common;
+
+use gst::prelude::*;
+use gst_check::Harness;
+use gst_portrait_meta::FaceMeta;
+use gst_video::{VideoFormat, VideoInfo};
+use portrait_vision::{FrameMut, PixelFormat};
+
+use common::{decode_rgb, init, media};
+
+const FORMATS: [(VideoFormat, PixelFormat); 8] = [
+    (VideoFormat::Rgb, PixelFormat::Rgb),
+    (VideoFormat::Bgr, PixelFormat::Bgr),
+    (VideoFormat::Rgba, PixelFormat::Rgba),
+    (VideoFormat::Bgra, PixelFormat::Bgra),
+    (VideoFormat::Bgrx, PixelFormat::Bgrx),
+    (VideoFormat::Rgbx, PixelFormat::Rgbx),
+    (VideoFormat::I420, PixelFormat::I420),
+    (VideoFormat::Nv12, PixelFormat::Nv12),
+];
+
+/// An RGB image (w×h) to draw at (x, y), each pixel as a `scale`×`scale` block.
+struct Paste<'a> {
+    rgb: &'a [u8],
+    w: usize,
+    h: usize,
+    x: usize,
+    y: usize,
+    scale: usize,
+}
+
+/// Builds a `w`×`h` buffer of `fmt` (strides padded by `pad` bytes, planes laid out
+/// with a VideoMeta) filled with grey and with `rgb` (iw×ih) pasted at (ox, oy), each
+/// source pixel drawn as a `scale`×`scale` block.
+fn make_buffer(
+    fmt: VideoFormat,
+    pf: PixelFormat,
+    w: u32,
+    h: u32,
+    pad: u32,
+    img: Option<Paste>,
+) -> (gst::Buffer, VideoInfo) {
+    let base = VideoInfo::builder(fmt, w, h).build().unwrap();
+    let n = base.n_planes() as usize;
+    let mut strides = [0i32; 4];
+    let mut offsets = [0usize; 4];
+    let mut size = 0usize;
+    for p in 0..n {
+        let stride = base.stride()[p] as usize + pad as usize;
+        // Every multi-plane format here is 4:2:0.
+        let rows = if p == 0 {
+            h as usize
+        } else {
+            (h as usize).div_ceil(2)
+        };
+        strides[p] = stride as i32;
+        offsets[p] = size;
+        size += stride * rows;
+    }
+    let info = VideoInfo::builder(fmt, w, h)
+        .stride(&strides[..n])
+        .offset(&offsets[..n])
+        .size(size)
+        .build()
+        .unwrap();
+    let mut buf = gst::Buffer::with_size(size).unwrap();
+    {
+        let b = buf.get_mut().unwrap();
+        gst_video::VideoMeta::add_full(
+            b,
+            gst_video::VideoFrameFlags::empty(),
+            fmt,
+            w,
+            h,
+            &offsets[..n],
+            &strides[..n],
+        )
+        .unwrap();
+        let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(b, &info).unwrap();
+        let datas = frame.planes_data_mut();
+        let mut planes: [(&mut [u8], usize); 3] = [(&mut [], 0), (&mut [], 0), (&mut [], 0)];
+        for (i, d) in datas.into_iter().enumerate().take(n) {
+            planes[i] = (d, strides[i] as usize);
+        }
+        let mut f = FrameMut::new(pf, w as usize, h as usize, planes).unwrap();
+        for y in 0..h as i64 {
+            for x in 0..w as i64 {
+                f.put(x, y, [90, 90, 90]);
+            }
+        }
+        if let Some(p) = img {
+            for y in 0..p.h * p.scale {
+                for x in 0..p.w * p.scale {
+                    let i = ((y / p.scale) * p.w + x / p.scale) * 3;
+                    let c = [p.rgb[i], p.rgb[i + 1], p.rgb[i + 2]];
+                    f.put((p.x + x) as i64, (p.y + y) as i64, c);
+                }
+            }
+        }
+    }
+    (buf, info)
+}
+
+fn harness(info: &VideoInfo, props: &str) -> Harness {
+    init();
+    let mut h = Harness::new_parse(&format!("facedetect device=cpu {props}"));
+    h.set_src_caps(info.to_caps().unwrap());
+    h
+}
+
+/// Pushes `buf` and returns the output, checking the pixels were not copied.
+fn push_untouched(h: &mut Harness, buf: gst::Buffer) -> gst::Buffer {
+    let before = buf.map_readable().unwrap().as_slice().to_vec();
+    let ptr = buf.map_readable().unwrap().as_slice().as_ptr();
+    let out = h.push_and_pull(buf).expect("output buffer");
+    let map = out.map_readable().unwrap();
+    assert_eq!(
+        map.as_slice().as_ptr(),
+        ptr,
+        "the frame memory must be passed on, not copied"
+    );
+    assert!(map.as_slice() == &before[..], "pixels must be untouched");
+    drop(map);
+    out
+}
+
+#[test]
+fn every_format_finds_the_same_face_with_padded_strides() {
+    let (iw, ih, rgb) = decode_rgb(&media("astronaut.png"));
+    // Hand-annotated astronaut face (see facedetect_photos.rs), pasted at (37, 21).
+    let truth = [180.0 + 37.0, 65.0 + 21.0, 90.0, 110.0];
+    let mut reference: Option<[f32; 4]> = None;
+    for (fmt, pf) in FORMATS {
+        for pad in [0, 52] {
+            let (buf, info) = make_buffer(
+                fmt,
+                pf,
+                600,
+                560,
+                pad,
+                Some(Paste {
+                    rgb: &rgb,
+                    w: iw,
+                    h: ih,
+                    x: 37,
+                    y: 21,
+                    scale: 1,
+                }),
+            );
+            let mut h = harness(&info, "");
+            let out = push_untouched(&mut h, buf);
+            let faces = FaceMeta::faces(&out);
+            assert_eq!(faces.len(), 1, "{fmt:?} pad {pad}: {faces:?}");
+            let f = &faces[0];
+            let b = [f.x, f.y, f.width, f.height];
+            assert!(common::iou(f, truth) >= 0.5, "{fmt:?} pad {pad}: {b:?}");
+            // All formats agree closely with the first (RGB, unpadded) result.
+            let r = *reference.get_or_insert(b);
+            let agree = portrait_vision::detect::iou(
+                &[r[0], r[1], r[0] + r[2], r[1] + r[3]],
+                &[b[0], b[1], b[0] + b[2], b[1] + b[3]],
+            );
+            assert!(
+                agree >= 0.9,
+                "{fmt:?} pad {pad}: {b:?} vs {r:?} (IoU {agree:.2})"
+            );
+            // The ROI meta carries the same box.
+            let roi = out
+                .meta::<gst_video::VideoRegionOfInterestMeta>()
+                .expect("ROI meta");
+            assert_eq!(roi.roi_type(), "face");
+            let (rx, ry, rw, rh) = roi.rect();
+            assert!((rx as f32 - f.x).abs() <= 1.0 && (rh as f32 - f.height).abs() <= 1.0);
+            assert_eq!(roi.id(), f.roi_id);
+            let _ = (ry, rw);
+        }
+    }
+}
+
+#[test]
+fn tiny_frames_in_every_format_pass_without_faces() {
+    for (fmt, pf) in FORMATS {
+        for (w, h) in [(1, 1), (3, 5), (5, 3), (2, 2)] {
+            for pad in [0, 7] {
+                let (buf, info) = make_buffer(fmt, pf, w, h, pad, None);
+                let mut hn = harness(&info, "");
+                let out = push_untouched(&mut hn, buf);
+                assert!(FaceMeta::faces(&out).is_empty(), "{fmt:?} {w}x{h}");
+            }
+        }
+    }
+}
+
+#[test]
+fn large_4k_frame_finds_the_upscaled_face() {
+    let (iw, ih, rgb) = decode_rgb(&media("astronaut.png"));
+    // Astronaut drawn at ×3 with its top-left at (1500, 300): the face is ~270×330 px.
+    let truth = [1500.0 + 3.0 * 180.0, 300.0 + 3.0 * 65.0, 270.0, 330.0];
+    for (fmt, pf) in [FORMATS[0], FORMATS[4], FORMATS[6], FORMATS[7]] {
+        let (buf, info) = make_buffer(
+            fmt,
+            pf,
+            4096,
+            2160,
+            0,
+            Some(Paste {
+                rgb: &rgb,
+                w: iw,
+                h: ih,
+                x: 1500,
+                y: 300,
+                scale: 3,
+            }),
+        );
+        let mut h = harness(&info, "");
+        let out = push_untouched(&mut h, buf);
+        let faces = FaceMeta::faces(&out);
+        assert_eq!(faces.len(), 1, "{fmt:?}: {faces:?}");
+        assert!(
+            common::iou(&faces[0], truth) >= 0.5,
+            "{fmt:?}: {:?}",
+            faces[0]
+        );
+    }
+}
+
+#[test]
+fn caps_change_mid_stream_is_followed() {
+    let (iw, ih, rgb) = decode_rgb(&media("astronaut.png"));
+    let (b1, i1) = make_buffer(
+        VideoFormat::Rgb,
+        PixelFormat::Rgb,
+        640,
+        480,
+        0,
+        Some(Paste {
+            rgb: &rgb,
+            w: iw,
+            h: ih,
+            x: 0,
+            y: 0,
+            scale: 1,
+        }),
+    );
+    let (b2, i2) = make_buffer(
+        VideoFormat::Nv12,
+        PixelFormat::Nv12,
+        800,
+        600,
+        0,
+        Some(Paste {
+            rgb: &rgb,
+            w: iw,
+            h: ih,
+            x: 100,
+            y: 50,
+            scale: 1,
+        }),
+    );
+    let mut h = harness(&i1, "");
+    let o1 = h.push_and_pull(b1).unwrap();
+    h.set_src_caps(i2.to_caps().unwrap());
+    let o2 = h.push_and_pull(b2).unwrap();
+    let (f1, f2) = (FaceMeta::faces(&o1), FaceMeta::faces(&o2));
+    assert_eq!((f1.len(), f2.len()), (1, 1));
+    assert!(
+        (f2[0].x - f1[0].x - 100.0).abs() < 3.0,
+        "{:?} {:?}",
+        f1[0],
+        f2[0]
+    );
+    assert!((f2[0].y - f1[0].y - 50.0).abs() < 3.0);
+}
+
+#[test]
+fn unsupported_format_is_refused_at_negotiation() {
+    init();
+    let mut h = Harness::new_parse("facedetect device=cpu");
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(VideoFormat::Gray8)
+        .width(64)
+        .height(64)
+        .framerate(gst::Fraction::new(25, 1))
+        .build();
+    h.set_src_caps(caps);
+    let buf = gst::Buffer::with_size(64 * 64).unwrap();
+    assert_eq!(h.push(buf), Err(gst::FlowError::NotNegotiated));
+    let _ = h.element().map(|e| e.name());
+}
