@@ -8,6 +8,7 @@ pub struct IdTracker {
     prev: Vec<([f32; 4], u64)>,
     next_id: u64,
     pairs: Vec<(f32, usize, usize)>,
+    prev_used: Vec<bool>,
 }
 
 impl IdTracker {
@@ -33,11 +34,12 @@ impl IdTracker {
             }
         }
         self.pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut prev_used = vec![false; self.prev.len()];
+        self.prev_used.clear();
+        self.prev_used.resize(self.prev.len(), false);
         for &(_, i, j) in &self.pairs {
-            if ids[i] == 0 && !prev_used[j] {
+            if ids[i] == 0 && !self.prev_used[j] {
                 ids[i] = self.prev[j].1;
-                prev_used[j] = true;
+                self.prev_used[j] = true;
             }
         }
         for id in ids.iter_mut().filter(|id| **id == 0) {

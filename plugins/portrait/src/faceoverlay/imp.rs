@@ -49,10 +49,19 @@ impl Default for Settings {
     }
 }
 
+/// Per-stream state, reused frame to frame.
+#[derive(Default)]
+struct State {
+    info: Option<gst_video::VideoInfo>,
+    /// Copies of the faces to draw (the frame map borrows the buffer mutably).
+    faces: Vec<gst_portrait_meta::Face>,
+    label: String,
+}
+
 #[derive(Default)]
 pub struct FaceOverlay {
     settings: Mutex<Settings>,
-    info: Mutex<Option<gst_video::VideoInfo>>,
+    state: Mutex<State>,
 }
 
 #[glib::object_subclass]
@@ -169,7 +178,7 @@ impl BaseTransformImpl for FaceOverlay {
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
-        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).info = Some(info);
         Ok(())
     }
 
@@ -183,15 +192,20 @@ impl BaseTransformImpl for FaceOverlay {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let info = self
-            .info
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or(gst::FlowError::NotNegotiated)?;
-        let faces = FaceMeta::faces(buf);
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
+        let info = st.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+        // clone_from reuses the allocations of the previous frame's copies.
+        let n = buf.iter_meta::<FaceMeta>().count();
+        st.faces.truncate(n);
+        for (i, m) in buf.iter_meta::<FaceMeta>().enumerate() {
+            match st.faces.get_mut(i) {
+                Some(f) => f.clone_from(m.face()),
+                None => st.faces.push(m.face().clone()),
+            }
+        }
         let mut frame =
-            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, &info).map_err(|_| {
+            gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Format,
@@ -204,7 +218,7 @@ impl BaseTransformImpl for FaceOverlay {
             gst::FlowError::Error
         })?;
         let lw = s.line_width as i64;
-        for face in &faces {
+        for face in &st.faces {
             let color = if face.detected {
                 BOX_DETECTED
             } else {
@@ -222,13 +236,15 @@ impl BaseTransformImpl for FaceOverlay {
                 }
             }
             if s.draw_labels {
-                let label = format!("{} {:.2}", face.track_id, face.score);
+                use std::fmt::Write;
+                st.label.clear();
+                let _ = write!(st.label, "{} {:.2}", face.track_id, face.score);
                 let scale = lw.max(1);
                 draw::text(
                     &mut f,
                     face.x,
                     face.y - 7.0 * scale as f32,
-                    &label,
+                    &st.label,
                     scale,
                     color,
                 );
