@@ -36,6 +36,21 @@ pub fn raw_caps() -> gst::Caps {
         .build()
 }
 
+/// Always-present "sink" and "src" templates with [`raw_caps`], for in-place filters.
+pub fn filter_pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = raw_caps();
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, dir)| {
+        gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps)
+            .expect("static pad template")
+    })
+    .collect()
+}
+
 /// A read-only view of a mapped frame.
 pub fn frame_ref<'a>(
     frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
