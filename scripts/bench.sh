@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs benches/facedetect.rs: facedetect (Detector::detect and the element) next to
+# the same ONNX model from Python onnxruntime, on the same real frames, in one run.
+# Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
+# in .cache/bench-venv. JSON on stdout and in target/bench-facedetect.json, a table on
+# stderr. Extra arguments go to `cargo bench`. BENCH_FRAMES (frames per video, default
+# 30) and BENCH_ROUNDS (passes over the frames, default 3) tune the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >&2
+source scripts/env.sh
+
+VENV="$REPO/.cache/bench-venv"
+ORT_VERSION=1.31.1
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! python3 -m venv "$VENV" >&2; then
+    # Debian's python3 ships venv without ensurepip unless python3-venv is installed.
+    rm -rf "$VENV"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends python3-venv >&2
+    python3 -m venv "$VENV" >&2
+  fi
+fi
+if ! "$VENV/bin/python" -c "import numpy, onnxruntime, sys; sys.exit(onnxruntime.__version__ != '$ORT_VERSION')" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q numpy "onnxruntime==$ORT_VERSION" >&2
+fi
+export BENCH_PYTHON="$VENV/bin/python"
+
+# Elements are registered in-process by the bench; keep its registry cache apart.
+export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
+cargo bench --bench facedetect "$@"
