@@ -171,6 +171,106 @@ fn sample(f: &FrameRef, cx: &Tap, ry: &Tap) -> [f32; 3] {
     }
 }
 
+/// A 2×3 affine map from tensor pixels to frame pixels:
+/// `frame = [m[0]·x + m[1]·y + m[2], m[3]·x + m[4]·y + m[5]]` (pixel centres).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine(pub [f32; 6]);
+
+impl Affine {
+    /// A square crop of side `size` frame pixels centred on (cx, cy), rotated by
+    /// `angle` radians (counter-clockwise in the image, y down), sampled onto an
+    /// `n`×`n` tensor: the face's roll is undone in the tensor.
+    pub fn square_crop(cx: f32, cy: f32, size: f32, angle: f32, n: usize) -> Self {
+        let s = size / n as f32;
+        let (sin, cos) = angle.sin_cos();
+        let half = n as f32 / 2.0;
+        // frame = c + s·R(angle)·(t − half), with R rotating tensor axes into the frame.
+        let (a, b, c, d) = (s * cos, -s * sin, s * sin, s * cos);
+        Affine([
+            a,
+            b,
+            cx - a * half - b * half,
+            c,
+            d,
+            cy - c * half - d * half,
+        ])
+    }
+
+    #[inline]
+    pub fn apply(&self, x: f32, y: f32) -> [f32; 2] {
+        let m = &self.0;
+        [m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]]
+    }
+
+    /// The inverse map (frame → tensor); `None` when singular.
+    pub fn inverse(&self) -> Option<Affine> {
+        let m = &self.0;
+        let det = m[0] * m[4] - m[1] * m[3];
+        if det.abs() < 1e-12 || !det.is_finite() {
+            return None;
+        }
+        let (a, b, c, d) = (m[4] / det, -m[1] / det, -m[3] / det, m[0] / det);
+        Some(Affine([a, b, -(a * m[2] + b * m[5]), c, d, -(c * m[2] + d * m[5])]))
+    }
+
+    /// Frame pixels per tensor pixel.
+    pub fn scale(&self) -> f32 {
+        (self.0[0] * self.0[4] - self.0[1] * self.0[3]).abs().sqrt()
+    }
+}
+
+/// Fills `dst` (3·tw·th) by sampling `frame` bilinearly through `m` (tensor → frame);
+/// tensor pixels outside the frame get 0 after normalisation.
+pub fn frame_to_tensor_affine(
+    frame: &FrameRef,
+    m: &Affine,
+    tw: usize,
+    th: usize,
+    norm: &Normalize,
+    dst: &mut [f32],
+) {
+    assert_eq!(dst.len(), 3 * tw * th, "tensor buffer size");
+    let (fw, fh) = (frame.width as f32, frame.height as f32);
+    let plane = tw * th;
+    for ty in 0..th {
+        for tx in 0..tw {
+            let [sx, sy] = m.apply(tx as f32 + 0.5, ty as f32 + 0.5);
+            let (sx, sy) = (sx - 0.5, sy - 0.5);
+            let inside = frame.width > 0 && sx > -1.0 && sy > -1.0 && sx < fw && sy < fh;
+            let rgb = if inside {
+                let xc = sx.clamp(0.0, fw - 1.0);
+                let yc = sy.clamp(0.0, fh - 1.0);
+                let (x0, y0) = (xc.floor() as u32, yc.floor() as u32);
+                let cx = Tap {
+                    i0: x0,
+                    i1: (x0 + 1).min(frame.width as u32 - 1),
+                    w1: xc - x0 as f32,
+                    inside: true,
+                };
+                let ry = Tap {
+                    i0: y0,
+                    i1: (y0 + 1).min(frame.height as u32 - 1),
+                    w1: yc - y0 as f32,
+                    inside: true,
+                };
+                sample(frame, &cx, &ry)
+            } else {
+                norm.mean
+            };
+            for (c, value) in rgb.iter().enumerate() {
+                let v = (value - norm.mean[c]) * norm.mul[c];
+                let oc = if norm.bgr { 2 - c } else { c };
+                let idx = if norm.nchw {
+                    oc * plane + ty * tw + tx
+                } else {
+                    (ty * tw + tx) * 3 + oc
+                };
+                dst[idx] = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +361,35 @@ mod tests {
         frame_to_tensor(&fr, &lb, 4, 3, &RGB, &mut b, &mut Default::default());
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 4.0, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn affine_crop_round_trips_and_samples() {
+        let m = Affine::square_crop(40.0, 30.0, 20.0, 0.3, 10);
+        let inv = m.inverse().unwrap();
+        let p = m.apply(3.0, 7.0);
+        let q = inv.apply(p[0], p[1]);
+        assert!((q[0] - 3.0).abs() < 1e-4 && (q[1] - 7.0).abs() < 1e-4);
+        // The crop centre maps to the requested centre, and scale is 2 px per cell.
+        assert_eq!(m.apply(5.0, 5.0).map(|v| (v * 1e3).round() / 1e3), [40.0, 30.0]);
+        assert!((m.scale() - 2.0).abs() < 1e-5);
+        // Unrotated crop of the gradient equals direct sampling.
+        let data = gradient(8, 6);
+        let f = FrameRef::packed(PixelFormat::Rgb, 8, 6, &data).unwrap();
+        let id = Affine([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let mut t = vec![0.0; 3 * 48];
+        frame_to_tensor_affine(&f, &id, 8, 6, &RGB, &mut t);
+        assert_eq!(t[3 * 8 + 5], 50.0);
+        assert_eq!(t[48 + 3 * 8 + 5], 30.0);
+        // Rotating by 90°: the tensor's x axis runs down the frame.
+        let r = Affine::square_crop(4.0, 3.0, 4.0, std::f32::consts::FRAC_PI_2, 4);
+        let mut t = vec![0.0; 3 * 16];
+        frame_to_tensor_affine(&f, &r, 4, 4, &RGB, &mut t);
+        // Tensor row 0 runs down frame column 5 (R = 50) from row 1 to row 4 (G 10..40).
+        assert_eq!(&t[..4], &[50.0; 4]);
+        for (got, want) in t[16..20].iter().zip([10.0, 20.0, 30.0, 40.0]) {
+            assert!((got - want).abs() < 1e-3, "{got} vs {want}");
         }
     }
 
