@@ -13,7 +13,13 @@ fn face() -> Face {
         width: 20.0,
         height: 24.0,
         score: 0.97,
-        landmarks: [[15.0, 20.0], [25.0, 20.0], [20.0, 25.0], [16.0, 30.0], [24.0, 30.0]],
+        landmarks: [
+            [15.0, 20.0],
+            [25.0, 20.0],
+            [20.0, 25.0],
+            [16.0, 30.0],
+            [24.0, 30.0],
+        ],
         track_id: 4,
         detected: true,
         roi_id: 4,
@@ -41,9 +47,15 @@ fn run_overlay(fmt: VideoFormat, with_face: bool) -> (Vec<u8>, gst::Buffer, gst_
 
 #[test]
 fn draws_box_landmarks_and_label_in_every_format() {
-    for fmt in [VideoFormat::Rgb, VideoFormat::Bgrx, VideoFormat::I420, VideoFormat::Nv12] {
+    for fmt in [
+        VideoFormat::Rgb,
+        VideoFormat::Bgrx,
+        VideoFormat::I420,
+        VideoFormat::Nv12,
+    ] {
         let (_, out, info) = run_overlay(fmt, true);
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &info).unwrap();
+        let frame =
+            gst_video::VideoFrameRef::from_buffer_ref_readable(out.as_ref(), &info).unwrap();
         let view = gstportrait::video::frame_ref(&frame).unwrap();
         // On the box's left edge: green. Inside the box, away from landmarks: untouched.
         let edge = view.rgb(10, 22);
@@ -53,7 +65,10 @@ fn draws_box_landmarks_and_label_in_every_format() {
         assert_eq!(inside, grey, "{fmt:?}");
         // Nose landmark: magenta.
         let nose = view.rgb(20, 25);
-        assert!(nose[0] > 200 && nose[2] > 200 && nose[1] < 60, "{fmt:?} nose {nose:?}");
+        assert!(
+            nose[0] > 200 && nose[2] > 200 && nose[1] < 60,
+            "{fmt:?} nose {nose:?}"
+        );
         // Label above the box: some pixel in the text rows changed.
         let changed = (0..48).any(|x| view.rgb(x, 7) != grey);
         assert!(changed, "{fmt:?}: no label drawn");

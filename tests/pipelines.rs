@@ -12,9 +12,16 @@ fn every_documented_pipeline_runs() {
     let out = std::env::temp_dir().join(format!("gst-portrait-pipelines-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
     let mut n = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
-    for p in files.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")) {
+    for p in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+    {
         let line = std::fs::read_to_string(p).unwrap();
         let line = line
             .trim()

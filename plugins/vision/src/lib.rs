@@ -4,6 +4,8 @@
 pub mod detect;
 pub mod draw;
 pub mod frame;
+pub mod one_euro;
+pub mod pose;
 pub mod resample;
 pub mod track;
 
