@@ -29,6 +29,12 @@ pub struct Face {
     pub dense: Vec<[f32; 3]>,
 }
 
+impl crate::MetaData for Face {
+    fn scale(&mut self, sx: f32, sy: f32) {
+        Face::scale(self, sx, sy)
+    }
+}
+
 impl Face {
     /// Scales every coordinate, as when the frame is resized by (sx, sy).
     pub fn scale(&mut self, sx: f32, sy: f32) {
