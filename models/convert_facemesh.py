@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Converts MediaPipe's FaceMesh .tflite to ONNX and checks the result numerically.
+
+Run by scripts/fetch_assets.py with the Python of <cache>/tools-venv (tflite2onnx,
+onnx, numpy, onnxruntime, all pinned in models/manifest.toml). Converted ONNX files
+are not byte-stable across runs, so instead of a sha256 the output is checked by
+running it in onnxruntime on a real face crop and comparing output statistics with
+the values recorded in the manifest.
+
+  convert_facemesh.py --tflite IN --out OUT --check JSON   convert, then check OUT
+  convert_facemesh.py --onnx MODEL --check JSON [--print]  only check (or print stats)
+
+JSON is the manifest entry's `check` table: image (PNG path; a relative one is taken
+from the cache dir), crop [x0,y0,x1,y1] (end exclusive), size, range ([0,1] or [-1,1]),
+rtol, atol and the expected values; fetch_assets.py adds the manifest's signature,
+which the model's input/output names and shapes must match. Exits non-zero with a
+message on any failure (OUT may then be left for the caller to delete).
+"""
+import argparse
+import json
+import os
+import re
+import struct
+import sys
+import zlib
+
+import numpy as np
+
+
+def fail(msg: str):
+    sys.exit(f"convert_facemesh: {msg}")
+
+
+def read_png_rgb(path: str) -> np.ndarray:
+    """Minimal PNG decoder (8-bit RGB/RGBA, non-interlaced) using zlib and numpy."""
+    data = open(path, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        fail(f"{path} is not a PNG")
+    pos, idat, hdr = 8, [], None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = hdr
+    if depth != 8 or ctype not in (2, 6) or interlace != 0:
+        fail(f"{path}: unsupported PNG (depth {depth}, color type {ctype}, interlace {interlace})")
+    bpp = 3 if ctype == 2 else 4
+    stride = w * bpp
+    raw = zlib.decompress(b"".join(idat))
+    out = np.zeros((h, stride), np.uint8)
+    prev = np.zeros(stride, np.int32)
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        if f == 0:
+            cur = line
+        elif f == 2:
+            cur = (line + prev) & 0xFF
+        elif f in (1, 3, 4):
+            # Sub, Average and Paeth depend on the byte to the left: one at a time.
+            ln, b, cl = line.tolist(), prev.tolist(), [0] * stride
+            for i in range(stride):
+                a = cl[i - bpp] if i >= bpp else 0
+                if f == 1:
+                    pred = a
+                elif f == 3:
+                    pred = (a + b[i]) >> 1
+                else:
+                    c = b[i - bpp] if i >= bpp else 0
+                    pa, pb, pc = abs(b[i] - c), abs(a - c), abs(a + b[i] - 2 * c)
+                    pred = a if (pa <= pb and pa <= pc) else (b[i] if pb <= pc else c)
+                cl[i] = (ln[i] + pred) & 0xFF
+            cur = np.array(cl, np.int32)
+        else:
+            fail(f"{path}: bad PNG filter {f}")
+        out[y] = cur
+        prev = cur
+    return out.reshape(h, w, bpp)[:, :, :3]
+
+
+def make_input(check: dict, value_range: str = None) -> np.ndarray:
+    """The face crop as the model's NCHW float input."""
+    image = check["image"]
+    if not os.path.isabs(image):
+        cache = os.environ.get("GST_PORTRAIT_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gst-portrait")
+        image = os.path.join(cache, image)
+    img = read_png_rgb(image)
+    x0, y0, x1, y1 = check["crop"]
+    size = check["size"]
+    crop = img[y0:y1, x0:x1]
+    # Nearest-neighbour resize, sampling at pixel centres.
+    ys = ((np.arange(size) + 0.5) * (y1 - y0) / size).astype(np.int64)
+    xs = ((np.arange(size) + 0.5) * (x1 - x0) / size).astype(np.int64)
+    crop = crop[ys][:, xs].astype(np.float32)
+    rng = value_range or check["range"]
+    if rng == "[0,1]":
+        x = crop / 255.0
+    elif rng == "[-1,1]":
+        x = crop / 127.5 - 1.0
+    else:
+        fail(f"unknown range {rng}")
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def run_model(path: str, x: np.ndarray) -> dict:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in s.get_outputs()]
+    return dict(zip(names, s.run(None, {s.get_inputs()[0].name: x})))
+
+
+def model_io(path: str):
+    """[(name, shape)] of the inputs and of the outputs, as onnxruntime sees them."""
+    import onnxruntime as ort
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return ([(i.name, [int(d) for d in i.shape]) for i in s.get_inputs()],
+            [(o.name, [int(d) for d in o.shape]) for o in s.get_outputs()])
+
+
+def parse_signature(sig: str):
+    """'in [1,3,4,4] words -> out1 [1,2] words, out2 [3]' -> ([(name, shape)], [...]):
+    each name starts the signature or follows a comma."""
+    def io(part):
+        return [(n, [int(d) for d in dims.split(",")])
+                for n, dims in re.findall(r"(?:^|,)\s*([A-Za-z_][\w.:/-]*) \[([\d, ]+)\]", part)]
+    left, _, right = sig.partition("->")
+    return io(left), io(right)
+
+
+def fmt_io(ios) -> str:
+    return ", ".join(f"{n} [{','.join(map(str, s))}]" for n, s in ios)
+
+
+def stats(out: dict, check: dict) -> dict:
+    lm = out[check["landmarks_output"]].reshape(-1)
+    if lm.size != 1404:
+        fail(f"landmark output has {lm.size} values, want 1404")
+    pts = lm.reshape(468, 3)
+    st = {
+        "presence": float(out[check["presence_output"]].reshape(-1)[0]),
+        "mean": float(lm.mean()),
+        "std": float(lm.std()),
+    }
+    for k in check["points"]:
+        st[f"p{k}"] = [float(v) for v in pts[int(k)]]
+    return st
+
+
+def compare(got: dict, check: dict):
+    rtol, atol = check["rtol"], check["atol"]
+    bad = []
+    want = dict(check.get("expected", {}))
+    if not want:
+        fail("the check has no expected values")
+    for key, w in want.items():
+        g = got.get(key)
+        gl = g if isinstance(g, list) else [g]
+        wl = w if isinstance(w, list) else [w]
+        if g is None or len(gl) != len(wl) or any(
+                abs(a - b) > atol + rtol * abs(b) for a, b in zip(gl, wl)):
+            bad.append(f"{key}: got {g}, want {w}")
+    if bad:
+        fail("numerical check failed (rtol %g, atol %g):\n  %s" % (rtol, atol, "\n  ".join(bad)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tflite")
+    ap.add_argument("--out")
+    ap.add_argument("--onnx")
+    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
+    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
+    args = ap.parse_args()
+    check = json.loads(args.check)
+    need = ["image", "crop", "size", "range", "landmarks_output", "presence_output", "points"]
+    if not args.print:
+        need += ["rtol", "atol", "expected"]
+    missing = [k for k in need if k not in check]
+    if missing:
+        fail(f"the check table lacks {', '.join(missing)}")
+
+    model = args.onnx
+    if args.tflite:
+        if not args.out:
+            fail("--tflite needs --out")
+        try:
+            import tflite2onnx
+            tflite2onnx.convert(args.tflite, args.out)
+        except SystemExit:
+            raise
+        except Exception as e:  # tflite2onnx raises plain exceptions and asserts
+            fail(f"tflite2onnx failed on {args.tflite}: {type(e).__name__}: {e}")
+        model = args.out
+    if not model:
+        fail("need --tflite/--out or --onnx")
+
+    ins, outs = model_io(model)
+    if check.get("signature"):
+        want_ins, want_outs = parse_signature(check["signature"])
+        if (ins, outs) != (want_ins, want_outs):
+            fail(f"signature mismatch: model has {fmt_io(ins)} -> {fmt_io(outs)}, "
+                 f"manifest says {fmt_io(want_ins)} -> {fmt_io(want_outs)}")
+    if args.print:
+        print(f"signature: {fmt_io(ins)} -> {fmt_io(outs)}")
+        for rng in ("[0,1]", "[-1,1]"):
+            print(rng, json.dumps(stats(run_model(model, make_input(check, rng)), check)))
+        return
+    got = stats(run_model(model, make_input(check)), check)
+    compare(got, check)
+    print(f"convert_facemesh: check passed: presence logit {got['presence']:.4f}, "
+          f"mean {got['mean']:.4f}, std {got['std']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
