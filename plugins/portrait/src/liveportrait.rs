@@ -1,0 +1,235 @@
+//! LivePortrait motion extraction with a user-supplied `motion_extractor.onnx`
+//! (FasterLivePortrait export): one 256² RGB face crop in [0,1], NCHW → head pose bins,
+//! translation, expression, scale and canonical keypoints, reduced to
+//! [`KeypointParams`] (pose in degrees). Preprocessing stays with the caller; no
+//! GStreamer here, so tests and benchmarks drive it directly.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use portrait_infer::ort::value::TensorRef;
+use portrait_infer::{Device, InferError, SharedSession, Signature};
+pub use portrait_vision::liveportrait::{KeypointParams, NUM_KP, POSE_BINS};
+
+/// Side of the square crop the motion extractor takes.
+pub const MOTION_INPUT_SIZE: usize = 256;
+/// Elements of one input tensor: 1×3×256×256.
+pub const MOTION_INPUT_LEN: usize = 3 * MOTION_INPUT_SIZE * MOTION_INPUT_SIZE;
+
+/// Output names of the FasterLivePortrait motion extractor, in ONNX Runtime's order.
+pub const MOTION_OUTPUTS: [&str; 7] = ["pitch", "yaw", "roll", "t", "exp", "scale", "kp"];
+
+fn describe(sig: &Signature) -> String {
+    let io = |v: &[(String, Vec<i64>)]| {
+        v.iter()
+            .map(|(n, s)| format!("{n} {s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "model inputs [{}] → outputs [{}] are not a LivePortrait motion extractor (expected one input [1,3,256,256] → outputs pitch [1,66], yaw [1,66], roll [1,66], t [1,3], exp [1,63], scale [1,1], kp [1,63], by name)",
+        io(&sig.inputs),
+        io(&sig.outputs)
+    )
+}
+
+/// Checks a motion extractor's signature; returns the input name.
+/// Outputs are found by name; declared dims must fit (symbolic dims are accepted).
+pub fn recognise(sig: &Signature) -> Result<String, String> {
+    let same = |shape: &[i64], want: &[i64]| {
+        shape.len() == want.len() && shape.iter().zip(want).all(|(&d, &w)| d < 0 || d == w)
+    };
+    // [1,N] as in the export, any fully known shape of N elements ([1,21,3]), or no
+    // shape information at all (ONNX Runtime reports an unknown rank as []); the
+    // element counts are checked again on every run.
+    let fits = |shape: &[i64], want: &[i64]| {
+        shape.is_empty()
+            || same(shape, want)
+            || (shape.iter().all(|&d| d > 0)
+                && shape.iter().product::<i64>() == want.iter().product::<i64>())
+    };
+    if sig.inputs.len() != 1 {
+        return Err(describe(sig));
+    }
+    let (input, in_shape) = &sig.inputs[0];
+    let size = MOTION_INPUT_SIZE as i64;
+    if !same(in_shape, &[1, 3, size, size]) {
+        return Err(describe(sig));
+    }
+    let want: [&[i64]; 7] = [
+        &[1, POSE_BINS as i64],
+        &[1, POSE_BINS as i64],
+        &[1, POSE_BINS as i64],
+        &[1, 3],
+        &[1, 3 * NUM_KP as i64],
+        &[1, 1],
+        &[1, 3 * NUM_KP as i64],
+    ];
+    for (name, w) in MOTION_OUTPUTS.iter().zip(want) {
+        match sig.output(name) {
+            Some(s) if fits(s, w) => {}
+            _ => return Err(describe(sig)),
+        }
+    }
+    Ok(input.clone())
+}
+
+/// A loaded motion extractor.
+pub struct MotionExtractor {
+    session: Arc<SharedSession>,
+    input: String,
+    logits: [f32; POSE_BINS],
+    /// Why the requested device was not used and CPU was taken instead, if it was not.
+    pub fallback: Option<String>,
+}
+
+impl std::fmt::Debug for MotionExtractor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotionExtractor")
+            .field("session", &self.session)
+            .field("input", &self.input)
+            .finish()
+    }
+}
+
+impl MotionExtractor {
+    /// Opens `path` on `device` with `threads` intra-op threads (0 = ONNX Runtime's
+    /// default) and checks that it is a motion extractor.
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
+        let loaded = portrait_infer::load(path, device, threads)?;
+        let sig = {
+            let s = loaded
+                .session
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Signature::of(&s)
+        };
+        let input = recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+        Ok(MotionExtractor {
+            session: loaded.session,
+            input,
+            logits: [0.0; POSE_BINS],
+            fallback: loaded.fallback,
+        })
+    }
+
+    /// The execution provider in use: "cpu", "cuda" or "tensorrt".
+    pub fn provider(&self) -> &'static str {
+        self.session.provider
+    }
+
+    /// Runs the model on one caller-prepared face crop: 1×3×256×256 floats, RGB in
+    /// [0,1], planar (NCHW). Pose bins become degrees; kp and exp are read as 21
+    /// row-major (x, y, z) points.
+    pub fn extract(&mut self, crop_rgb_nchw: &[f32]) -> Result<KeypointParams, InferError> {
+        if crop_rgb_nchw.len() != MOTION_INPUT_LEN {
+            return Err(InferError::Run(format!(
+                "the motion extractor takes 1×3×{0}×{0} = {MOTION_INPUT_LEN} floats, got {1}",
+                MOTION_INPUT_SIZE,
+                crop_rgb_nchw.len()
+            )));
+        }
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let t = TensorRef::from_array_view((
+            [1usize, 3, MOTION_INPUT_SIZE, MOTION_INPUT_SIZE],
+            crop_rgb_nchw,
+        ))
+        .map_err(run_err)?;
+        let mut session = self
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let out = session
+            .run(portrait_infer::ort::inputs![self.input.as_str() => t])
+            .map_err(run_err)?;
+        let mut p = KeypointParams::default();
+        let read = |name: &str, dst: &mut [f32]| -> Result<(), InferError> {
+            let (_, v) = out[name].try_extract_tensor::<f32>().map_err(run_err)?;
+            if v.len() != dst.len() {
+                return Err(InferError::Run(format!(
+                    "motion extractor output {name} has {} values, expected {}",
+                    v.len(),
+                    dst.len()
+                )));
+            }
+            dst.copy_from_slice(v);
+            Ok(())
+        };
+        read("pitch", &mut self.logits)?;
+        p.pitch = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        read("yaw", &mut self.logits)?;
+        p.yaw = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        read("roll", &mut self.logits)?;
+        p.roll = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        read("t", &mut p.t)?;
+        read("exp", p.exp.as_flattened_mut())?;
+        let mut scale = [0f32; 1];
+        read("scale", &mut scale)?;
+        p.scale = scale[0];
+        read("kp", p.kp.as_flattened_mut())?;
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(inputs: &[(&str, &[i64])], outputs: &[(&str, &[i64])]) -> Signature {
+        let v = |x: &[(&str, &[i64])]| x.iter().map(|(n, s)| (n.to_string(), s.to_vec())).collect();
+        Signature {
+            inputs: v(inputs),
+            outputs: v(outputs),
+        }
+    }
+
+    const OUTS: [(&str, &[i64]); 7] = [
+        ("pitch", &[1, 66]),
+        ("yaw", &[1, 66]),
+        ("roll", &[1, 66]),
+        ("t", &[1, 3]),
+        ("exp", &[1, 63]),
+        ("scale", &[1, 1]),
+        ("kp", &[1, 63]),
+    ];
+
+    #[test]
+    fn recognises_by_name_in_any_order() {
+        assert_eq!(
+            recognise(&sig(&[("img", &[1, 3, 256, 256])], &OUTS)).unwrap(),
+            "img"
+        );
+        // TensorRT-engine order, symbolic batch, kp as [1,21,3].
+        let mut outs = OUTS.to_vec();
+        outs.rotate_right(1);
+        outs[0] = ("kp", &[1, 21, 3]);
+        outs[1] = ("pitch", &[-1, 66]);
+        assert_eq!(
+            recognise(&sig(&[("x", &[-1, 3, -1, -1])], &outs)).unwrap(),
+            "x"
+        );
+    }
+
+    #[test]
+    fn rejects_other_signatures_with_a_description() {
+        let e = recognise(&sig(&[("img", &[1, 3, 224, 224])], &OUTS)).unwrap_err();
+        assert!(e.contains("img [1, 3, 224, 224]"), "{e}");
+        // NHWC has the right element count but is not what the export takes.
+        assert!(recognise(&sig(&[("img", &[1, 256, 256, 3])], &OUTS)).is_err());
+        let mut outs = OUTS.to_vec();
+        outs[6] = ("keypoints", &[1, 63]);
+        let e = recognise(&sig(&[("img", &[1, 3, 256, 256])], &outs)).unwrap_err();
+        assert!(
+            e.contains("keypoints [1, 63]") && e.contains("kp [1,63]"),
+            "{e}"
+        );
+        let mut outs = OUTS.to_vec();
+        outs[0] = ("pitch", &[1, 1]);
+        assert!(recognise(&sig(&[("img", &[1, 3, 256, 256])], &outs)).is_err());
+        // Unknown output shapes are accepted by name (counts are checked per run).
+        let outs: Vec<_> = OUTS.iter().map(|(n, _)| (*n, &[][..])).collect();
+        assert!(recognise(&sig(&[("img", &[1, 3, 256, 256])], &outs)).is_ok());
+    }
+}

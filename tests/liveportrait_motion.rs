@@ -1,0 +1,296 @@
+//! LivePortrait motion extractor through ONNX Runtime, on generated fixture models with
+//! the FasterLivePortrait I/O signature (`img [1,3,256,256]` → pitch, yaw, roll [1,66],
+//! t [1,3], exp [1,63], scale [1,1], kp [1,63]) whose outputs are known functions of
+//! the input. Expected values are worked out by hand below, not by the library.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::onnx;
+use gstportrait::liveportrait::{MOTION_INPUT_LEN, MotionExtractor};
+use portrait_vision::liveportrait::relative_motion;
+
+const S: usize = 256;
+const HALF_SQRT3: f32 = 0.866_025_4;
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "gst-portrait-liveportrait-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 66 bin logits: `hot` bins get their logit, every other bin 0 (e^-50 ≈ 2e-22:
+/// nothing).
+fn bins(hot: &[(usize, f32)]) -> Vec<f32> {
+    let mut l = vec![0f32; 66];
+    for &(i, v) in hot {
+        l[i] = v;
+    }
+    l
+}
+
+/// kp_j = 0.01·j − 0.3 and exp_j = 0.001·j − 0.02 for j = 0..62 (point j/3, axis j%3).
+fn kp_value(j: usize) -> f32 {
+    0.01 * j as f32 - 0.3
+}
+fn exp_value(j: usize) -> f32 {
+    0.001 * j as f32 - 0.02
+}
+
+/// The fixture:
+/// - pitch: equal peaks on bins 62, 63 → E[i] = 62.5 → 3·62.5 − 97.5 = 90°
+/// - yaw: equal peaks on bins 2, 3 → E[i] = 2.5 → −90°
+/// - roll: bins 10 and 20 with logits 50 + ln 3 and 50 (weights 3:1) → E[i] = 12.5 → −60°
+/// - t = per-channel mean of img (ReduceMean over H, W) × (2, −1, 4)
+/// - exp, kp: the constants above; scale = 1.5
+///
+/// Outputs declared in ONNX Runtime's order, or in the TensorRT engine's order
+/// (kp first, as [1,21,3]) to prove they are read by name.
+fn motion_fixture(trt_order: bool) -> Vec<u8> {
+    motion_fixture_named(trt_order, "kp")
+}
+
+/// [`motion_fixture`] with the kp output under another name.
+fn motion_fixture_named(trt_order: bool, kp_name: &str) -> Vec<u8> {
+    let kp: Vec<f32> = (0..63).map(kp_value).collect();
+    let exp: Vec<f32> = (0..63).map(exp_value).collect();
+    let kp_dims: &[i64] = if trt_order { &[1, 21, 3] } else { &[1, 63] };
+    let nodes = vec![
+        onnx::constant("pitch", &[1, 66], &bins(&[(62, 50.0), (63, 50.0)])),
+        onnx::constant("yaw", &[1, 66], &bins(&[(2, 50.0), (3, 50.0)])),
+        onnx::constant(
+            "roll",
+            &[1, 66],
+            &bins(&[(10, 50.0 + 3f32.ln()), (20, 50.0)]),
+        ),
+        onnx::node_with(
+            "ReduceMean",
+            &["img"],
+            &["channel_mean"],
+            &[
+                onnx::attr_ints("axes", &[2, 3]),
+                onnx::attr_int("keepdims", 0),
+            ],
+        ),
+        onnx::constant("t_gain", &[1, 3], &[2.0, -1.0, 4.0]),
+        onnx::node_with("Mul", &["channel_mean", "t_gain"], &["t"], &[]),
+        onnx::constant("exp", &[1, 63], &exp),
+        onnx::constant("scale", &[1, 1], &[1.5]),
+        onnx::constant(kp_name, kp_dims, &kp),
+    ];
+    let ort_order: [(&str, &[i64]); 7] = [
+        ("pitch", &[1, 66]),
+        ("yaw", &[1, 66]),
+        ("roll", &[1, 66]),
+        ("t", &[1, 3]),
+        ("exp", &[1, 63]),
+        ("scale", &[1, 1]),
+        (kp_name, kp_dims),
+    ];
+    let mut outputs = ort_order.to_vec();
+    if trt_order {
+        outputs.rotate_right(1);
+    }
+    onnx::graph_model(&[("img", &[1, 3, 256, 256])], &nodes, &outputs)
+}
+
+fn load_fixture(name: &str, trt_order: bool) -> MotionExtractor {
+    common::init();
+    let p = tmpdir(name).join("motion_extractor.onnx");
+    onnx::write(&p, &motion_fixture(trt_order));
+    MotionExtractor::load(&p, gstportrait::Device::Cpu, 1)
+        .unwrap_or_else(|e| panic!("loading the fixture: {e}"))
+}
+
+/// A planar RGB crop in [0,1]: R(y,x) = x/255 (mean 127.5/255 = 0.5), G = 0.25,
+/// B(y,x) = 0.75·y/255 (mean 0.375).
+fn crop() -> Vec<f32> {
+    let mut v = vec![0f32; MOTION_INPUT_LEN];
+    let (r, rest) = v.split_at_mut(S * S);
+    let (g, b) = rest.split_at_mut(S * S);
+    for y in 0..S {
+        for x in 0..S {
+            r[y * S + x] = x as f32 / 255.0;
+            g[y * S + x] = 0.25;
+            b[y * S + x] = 0.75 * y as f32 / 255.0;
+        }
+    }
+    v
+}
+
+fn close(a: f32, b: f32, eps: f32) -> bool {
+    (a - b).abs() <= eps
+}
+
+/// Checks every output of the fixture on `crop()`.
+fn check_params(p: &gstportrait::liveportrait::KeypointParams) {
+    assert!(close(p.pitch, 90.0, 1e-3), "pitch {}", p.pitch);
+    assert!(close(p.yaw, -90.0, 1e-3), "yaw {}", p.yaw);
+    assert!(close(p.roll, -60.0, 1e-3), "roll {}", p.roll);
+    // Channel means (0.5, 0.25, 0.375) × (2, −1, 4).
+    for (got, want) in p.t.iter().zip([1.0, -0.25, 1.5]) {
+        assert!(close(*got, want, 1e-4), "t {:?}", p.t);
+    }
+    assert_eq!(p.scale, 1.5);
+    for i in 0..21 {
+        for k in 0..3 {
+            assert_eq!(p.kp[i][k], kp_value(3 * i + k), "kp[{i}][{k}]");
+            assert_eq!(p.exp[i][k], exp_value(3 * i + k), "exp[{i}][{k}]");
+        }
+    }
+}
+
+/// The transformed keypoints of the fixture, by hand.
+/// Column-vector rotation Rz(−60)·Ry(−90)·Rx(90):
+///   Ry(−90)·Rx(90) = [0 −1 0; 0 0 −1; 1 0 0]
+///   Rz(−60) = [1/2 √3/2 0; −√3/2 1/2 0; 0 0 1]
+///   product = [0 −1/2 −√3/2; 0 √3/2 −1/2; 1 0 0]
+/// so (x, y, z)·R (R the transpose) = (−y/2 − √3/2·z, √3/2·y − z/2, x), and
+/// x_out = 1.5·(that + exp) + (t_x, t_y, 0).
+fn expected_keypoint(i: usize, t: [f32; 2]) -> [f32; 3] {
+    let (x, y, z) = (kp_value(3 * i), kp_value(3 * i + 1), kp_value(3 * i + 2));
+    let rot = [-0.5 * y - HALF_SQRT3 * z, HALF_SQRT3 * y - 0.5 * z, x];
+    [
+        1.5 * (rot[0] + exp_value(3 * i)) + t[0],
+        1.5 * (rot[1] + exp_value(3 * i + 1)) + t[1],
+        1.5 * (rot[2] + exp_value(3 * i + 2)),
+    ]
+}
+
+#[test]
+fn extracts_pose_translation_expression_scale_and_keypoints() {
+    let mut m = load_fixture("ort-order", false);
+    assert_eq!(m.provider(), "cpu");
+    let p = m.extract(&crop()).expect("extract");
+    check_params(&p);
+    let x = p.transformed();
+    for (i, got) in x.iter().enumerate() {
+        let want = expected_keypoint(i, [1.0, -0.25]);
+        for k in 0..3 {
+            assert!(
+                close(got[k], want[k], 1e-4),
+                "keypoint {i}: {got:?} != {want:?}"
+            );
+        }
+    }
+    // Keypoint 0 spelled out: (x, y, z) = (−0.3, −0.29, −0.28), exp (−0.02, −0.019, −0.018)
+    // → rotated (0.145 + 0.242487, −0.251147 + 0.14, −0.3) = (0.387487, −0.111147, −0.3)
+    // → + exp = (0.367487, −0.130147, −0.318)
+    // → ×1.5 + (1, −0.25, 0) = (1.551231, −0.445221, −0.477).
+    for (k, want) in [1.551_231f32, -0.445_221, -0.477].iter().enumerate() {
+        assert!(close(x[0][k], *want, 1e-5), "keypoint 0: {:?}", x[0]);
+    }
+}
+
+#[test]
+fn input_reaches_the_model_unchanged_and_buffers_do_not_leak_between_calls() {
+    let mut m = load_fixture("inputs", false);
+    let first = m.extract(&crop()).unwrap();
+    // An all-zero crop: t = 0, everything else constant.
+    let zero = m.extract(&vec![0f32; MOTION_INPUT_LEN]).unwrap();
+    assert_eq!(zero.t, [0.0; 3]);
+    assert_eq!(zero.kp, first.kp);
+    assert!(close(zero.roll, -60.0, 1e-3));
+    // A uniform crop of 1.0 (white, already /255): t = (2, −1, 4).
+    let white = m.extract(&vec![1f32; MOTION_INPUT_LEN]).unwrap();
+    assert_eq!(white.t, [2.0, -1.0, 4.0]);
+    check_params(&m.extract(&crop()).unwrap());
+}
+
+#[test]
+fn outputs_are_found_by_name_not_position() {
+    // kp first (TensorRT engine order) and shaped [1,21,3].
+    let mut m = load_fixture("trt-order", true);
+    check_params(&m.extract(&crop()).unwrap());
+}
+
+#[test]
+fn relative_motion_from_extracted_frames() {
+    let mut m = load_fixture("relative", false);
+    let source = m.extract(&crop()).unwrap();
+    let driving_ref = m.extract(&vec![0f32; MOTION_INPUT_LEN]).unwrap();
+    let driving = m.extract(&crop()).unwrap();
+    // Same pose, expression and scale in both driving frames: only t moved, by
+    // (1, −0.25, 1.5) − 0; so the source keypoints shift by (1, −0.25) and t_z = 0.
+    let (x, motion) = relative_motion(&source, &driving, &driving_ref);
+    assert!(close(motion.t[0], 2.0, 1e-4) && close(motion.t[1], -0.5, 1e-4));
+    assert_eq!(motion.t[2], 0.0);
+    assert_eq!(motion.scale, 1.5);
+    for (i, got) in x.iter().enumerate() {
+        let want = expected_keypoint(i, [2.0, -0.5]);
+        for k in 0..3 {
+            assert!(
+                close(got[k], want[k], 1e-4),
+                "keypoint {i}: {got:?} != {want:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_signature_is_a_clear_error() {
+    common::init();
+    let d = tmpdir("wrong");
+    let p = d.join("classifier.onnx");
+    onnx::write(
+        &p,
+        &onnx::identity_model(("x", &[1, 3, 224, 224]), &[("y", &[1, 3, 224, 224])]),
+    );
+    let e = MotionExtractor::load(&p, gstportrait::Device::Cpu, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("classifier.onnx")
+            && e.contains("not a LivePortrait motion extractor")
+            && e.contains("x [1, 3, 224, 224]")
+            && e.contains("y [1, 3, 224, 224]")
+            && e.contains("pitch [1,66]"),
+        "{e}"
+    );
+
+    // The motion extractor fixture with kp under another name: listed in the message.
+    let p = d.join("renamed.onnx");
+    onnx::write(&p, &motion_fixture_named(false, "keypoints"));
+    let e = MotionExtractor::load(&p, gstportrait::Device::Cpu, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("keypoints [1, 63]") && e.contains("kp [1,63]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_input_size_is_an_error() {
+    let mut m = load_fixture("size", false);
+    let e = m.extract(&[0.5; 3 * 128 * 128]).unwrap_err().to_string();
+    assert!(e.contains("1×3×256×256") && e.contains("49152"), "{e}");
+}
+
+#[test]
+fn output_of_the_wrong_size_is_an_error_when_run() {
+    common::init();
+    // Identity outputs conflict with their declared shapes, so ONNX Runtime reports
+    // them as unknown: accepted by name, then refused on the first run.
+    let p = tmpdir("identity").join("identity.onnx");
+    let outs: [(&str, &[i64]); 7] = [
+        ("pitch", &[1, 66]),
+        ("yaw", &[1, 66]),
+        ("roll", &[1, 66]),
+        ("t", &[1, 3]),
+        ("exp", &[1, 63]),
+        ("scale", &[1, 1]),
+        ("kp", &[1, 63]),
+    ];
+    onnx::write(&p, &onnx::identity_model(("img", &[1, 3, 256, 256]), &outs));
+    let mut m = MotionExtractor::load(&p, gstportrait::Device::Cpu, 1).expect("load");
+    let e = m.extract(&crop()).unwrap_err().to_string();
+    assert!(
+        e.contains("output pitch has 196608 values, expected 66"),
+        "{e}"
+    );
+}
