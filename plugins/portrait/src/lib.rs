@@ -10,6 +10,9 @@ use gst::glib;
 pub mod detector;
 mod facedetect;
 mod faceoverlay;
+pub mod landmarker;
+pub mod liveportrait;
+mod motionextract;
 pub mod video;
 
 pub use portrait_infer::{self as infer, Device};
@@ -18,6 +21,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst_portrait_meta::register();
     facedetect::register(plugin)?;
     faceoverlay::register(plugin)?;
+    motionextract::register(plugin)?;
     Ok(())
 }
 

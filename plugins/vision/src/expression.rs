@@ -70,7 +70,8 @@ pub fn controls(q: &[[f32; 3]]) -> Option<Controls> {
     let lip = ratio(dist(q[LIP_UPPER_INNER], q[LIP_LOWER_INNER]), mouth_w);
     let el = eye_ratio(q, &EYE_LEFT_LIDS, EYE_LEFT_OUTER, EYE_LEFT_INNER);
     let er = eye_ratio(q, &EYE_RIGHT_LIDS, EYE_RIGHT_INNER, EYE_RIGHT_OUTER);
-    let brow = (dist(q[BROW_LEFT], q[EYE_LEFT_LIDS[0].0]) + dist(q[BROW_RIGHT], q[EYE_RIGHT_LIDS[0].0]))
+    let brow = (dist(q[BROW_LEFT], q[EYE_LEFT_LIDS[0].0])
+        + dist(q[BROW_RIGHT], q[EYE_RIGHT_LIDS[0].0]))
         / 2.0;
     Some(Controls {
         mouth_open: (lip / LIP_RATIO_WIDE).clamp(0.0, 1.0),

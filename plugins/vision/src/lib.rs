@@ -3,7 +3,10 @@
 
 pub mod detect;
 pub mod draw;
+pub mod expression;
 pub mod frame;
+pub mod liveportrait;
+pub mod mesh;
 pub mod one_euro;
 pub mod pose;
 pub mod resample;

@@ -43,7 +43,10 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64, MeshError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
-            let c = *self.b.get(self.i).ok_or_else(|| MeshError("truncated varint".into()))?;
+            let c = *self
+                .b
+                .get(self.i)
+                .ok_or_else(|| MeshError("truncated varint".into()))?;
             self.i += 1;
             v |= ((c & 0x7f) as u64) << shift;
             if c < 0x80 {
@@ -60,7 +63,9 @@ impl<'a> Reader<'a> {
         let key = self.varint()?;
         let (field, wire) = ((key >> 3) as u32, key & 7);
         let take = |r: &mut Self, n: usize| -> Result<&'a [u8], MeshError> {
-            let s = r.b.get(r.i..r.i + n).ok_or_else(|| MeshError("truncated field".into()))?;
+            let s =
+                r.b.get(r.i..r.i + n)
+                    .ok_or_else(|| MeshError("truncated field".into()))?;
             r.i += n;
             Ok(s)
         };
@@ -135,11 +140,17 @@ impl CanonicalMesh {
             )));
         }
         if indices.is_empty() || indices.len() % 3 != 0 || indices.iter().any(|&i| i >= 468) {
-            return Err(MeshError(format!("bad index buffer of {} entries", indices.len())));
+            return Err(MeshError(format!(
+                "bad index buffer of {} entries",
+                indices.len()
+            )));
         }
         mesh.vertices = floats.chunks_exact(5).map(|v| [v[0], v[1], v[2]]).collect();
         mesh.uvs = floats.chunks_exact(5).map(|v| [v[3], v[4]]).collect();
-        mesh.triangles = indices.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
+        mesh.triangles = indices
+            .chunks_exact(3)
+            .map(|t| [t[0], t[1], t[2]])
+            .collect();
         if mesh.basis.iter().any(|(i, _)| *i >= 468) || mesh.basis.is_empty() {
             return Err(MeshError("bad Procrustes landmark basis".into()));
         }

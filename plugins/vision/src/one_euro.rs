@@ -45,7 +45,7 @@ impl OneEuro {
     /// `scale` converts the values' speed into the units `beta` was tuned for (e.g.
     /// the face size in pixels, so smoothing does not depend on how big the face is).
     pub fn filter(&mut self, values: &mut [f32], dt: f32, p: &OneEuroParams, scale: f32) {
-        if !self.started || self.x.len() != values.len() || !(dt > 0.0) {
+        if !self.started || self.x.len() != values.len() || dt.is_nan() || dt <= 0.0 {
             self.x.clear();
             self.x.extend_from_slice(values);
             self.dx.clear();
@@ -55,13 +55,12 @@ impl OneEuro {
         }
         let ad = alpha(p.d_cutoff, dt);
         let inv_scale = if scale > 0.0 { 1.0 / scale } else { 1.0 };
-        for i in 0..values.len() {
-            let raw_dx = (values[i] - self.x[i]) / dt;
-            self.dx[i] += ad * (raw_dx - self.dx[i]);
-            let cutoff = p.min_cutoff + p.beta * (self.dx[i] * inv_scale).abs();
-            let a = alpha(cutoff, dt);
-            self.x[i] += a * (values[i] - self.x[i]);
-            values[i] = self.x[i];
+        for ((v, x), dx) in values.iter_mut().zip(&mut self.x).zip(&mut self.dx) {
+            let raw_dx = (*v - *x) / dt;
+            *dx += ad * (raw_dx - *dx);
+            let cutoff = p.min_cutoff + p.beta * (*dx * inv_scale).abs();
+            *x += alpha(cutoff, dt) * (*v - *x);
+            *v = *x;
         }
     }
 }

@@ -36,7 +36,11 @@ impl Similarity {
     pub fn unapply(&self, p: Vec3) -> Vec3 {
         let d = [p[0] - self.t[0], p[1] - self.t[1], p[2] - self.t[2]];
         let q = mat_t_vec(&self.r, d);
-        let inv = if self.scale.abs() > 1e-12 { 1.0 / self.scale } else { 0.0 };
+        let inv = if self.scale.abs() > 1e-12 {
+            1.0 / self.scale
+        } else {
+            0.0
+        };
         [q[0] * inv, q[1] * inv, q[2] * inv]
     }
 }
@@ -102,15 +106,15 @@ fn jacobi4(mut a: [[f64; 4]; 4]) -> ([f64; 4], [[f64; 4]; 4]) {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..4 {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = c * akp - s * akq;
+                    row[q] = s * akp + c * akq;
                 }
+                let (rp, rq) = (a[p], a[q]);
                 for k in 0..4 {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
+                    a[p][k] = c * rp[k] - s * rq[k];
+                    a[q][k] = s * rp[k] + c * rq[k];
                 }
                 for row in v.iter_mut() {
                     let (vkp, vkq) = (row[p], row[q]);
@@ -204,9 +208,21 @@ fn quat_to_mat(q: [f64; 4]) -> [[f64; 3]; 3] {
     let norm = (q.iter().map(|v| v * v).sum::<f64>()).sqrt().max(1e-300);
     let [w, x, y, z] = q.map(|v| v / norm);
     [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
-        [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
-        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y - w * z),
+            2.0 * (x * z + w * y),
+        ],
+        [
+            2.0 * (x * y + w * z),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z - w * x),
+        ],
+        [
+            2.0 * (x * z - w * y),
+            2.0 * (y * z + w * x),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
     ]
 }
 
@@ -293,7 +309,9 @@ mod tests {
     fn euler_round_trip_and_roll_sign() {
         let r = rotation_from_euler(-20.0, 40.0, -70.0);
         let e = euler_degrees(&r);
-        assert!((e[0] + 20.0).abs() < 1e-3 && (e[1] - 40.0).abs() < 1e-3 && (e[2] + 70.0).abs() < 1e-3);
+        assert!(
+            (e[0] + 20.0).abs() < 1e-3 && (e[1] - 40.0).abs() < 1e-3 && (e[2] + 70.0).abs() < 1e-3
+        );
         // Positive roll turns +x towards +y (up): counter-clockwise in the image.
         let p = mat_vec(&rotation_from_euler(0.0, 0.0, 90.0), [1.0, 0.0, 0.0]);
         assert!((p[1] - 1.0).abs() < 1e-6);

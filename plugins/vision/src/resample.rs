@@ -210,7 +210,14 @@ impl Affine {
             return None;
         }
         let (a, b, c, d) = (m[4] / det, -m[1] / det, -m[3] / det, m[0] / det);
-        Some(Affine([a, b, -(a * m[2] + b * m[5]), c, d, -(c * m[2] + d * m[5])]))
+        Some(Affine([
+            a,
+            b,
+            -(a * m[2] + b * m[5]),
+            c,
+            d,
+            -(c * m[2] + d * m[5]),
+        ]))
     }
 
     /// Frame pixels per tensor pixel.
@@ -372,7 +379,10 @@ mod tests {
         let q = inv.apply(p[0], p[1]);
         assert!((q[0] - 3.0).abs() < 1e-4 && (q[1] - 7.0).abs() < 1e-4);
         // The crop centre maps to the requested centre, and scale is 2 px per cell.
-        assert_eq!(m.apply(5.0, 5.0).map(|v| (v * 1e3).round() / 1e3), [40.0, 30.0]);
+        assert_eq!(
+            m.apply(5.0, 5.0).map(|v| (v * 1e3).round() / 1e3),
+            [40.0, 30.0]
+        );
         assert!((m.scale() - 2.0).abs() < 1e-5);
         // Unrotated crop of the gradient equals direct sampling.
         let data = gradient(8, 6);

@@ -6,8 +6,10 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_portrait_meta::FaceMeta;
+use gst_portrait_meta::{FaceMeta, MotionMeta};
 use portrait_vision::draw;
+use portrait_vision::expression::idx::NOSE_TIP;
+use portrait_vision::pose::rotation_from_euler;
 
 use crate::video;
 
@@ -35,6 +37,8 @@ struct Settings {
     draw_boxes: bool,
     draw_landmarks: bool,
     draw_labels: bool,
+    draw_mesh: bool,
+    draw_pose: bool,
     line_width: u32,
 }
 
@@ -44,6 +48,8 @@ impl Default for Settings {
             draw_boxes: true,
             draw_landmarks: true,
             draw_labels: true,
+            draw_mesh: true,
+            draw_pose: true,
             line_width: 2,
         }
     }
@@ -55,6 +61,7 @@ struct State {
     info: Option<gst_video::VideoInfo>,
     /// Copies of the faces to draw (the frame map borrows the buffer mutably).
     faces: Vec<gst_portrait_meta::Face>,
+    motions: Vec<gst_portrait_meta::Motion>,
     label: String,
 }
 
@@ -94,6 +101,18 @@ impl ObjectImpl for FaceOverlay {
                     .default_value(d.draw_labels)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("draw-mesh")
+                    .nick("Draw mesh")
+                    .blurb("Draw the dense landmarks of the motion meta (from motionextract) as white points")
+                    .default_value(d.draw_mesh)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("draw-pose")
+                    .nick("Draw pose")
+                    .blurb("Draw the head-pose axes of the motion meta from the nose tip: x red (the face's left-to-right), y green (up), z blue (out of the face)")
+                    .default_value(d.draw_pose)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt::builder("line-width")
                     .nick("Line width")
                     .blurb("Width of box lines in pixels; landmarks and labels scale with it")
@@ -113,6 +132,8 @@ impl ObjectImpl for FaceOverlay {
             "draw-boxes" => s.draw_boxes = value.get().unwrap_or(s.draw_boxes),
             "draw-landmarks" => s.draw_landmarks = value.get().unwrap_or(s.draw_landmarks),
             "draw-labels" => s.draw_labels = value.get().unwrap_or(s.draw_labels),
+            "draw-mesh" => s.draw_mesh = value.get().unwrap_or(s.draw_mesh),
+            "draw-pose" => s.draw_pose = value.get().unwrap_or(s.draw_pose),
             "line-width" => s.line_width = value.get().unwrap_or(s.line_width),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
@@ -124,6 +145,8 @@ impl ObjectImpl for FaceOverlay {
             "draw-boxes" => s.draw_boxes.to_value(),
             "draw-landmarks" => s.draw_landmarks.to_value(),
             "draw-labels" => s.draw_labels.to_value(),
+            "draw-mesh" => s.draw_mesh.to_value(),
+            "draw-pose" => s.draw_pose.to_value(),
             "line-width" => s.line_width.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -167,7 +190,7 @@ impl BaseTransformImpl for FaceOverlay {
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         // Nothing to draw: leave the buffer (and its memory) alone.
-        if buf.meta::<FaceMeta>().is_none() {
+        if buf.meta::<FaceMeta>().is_none() && buf.meta::<MotionMeta>().is_none() {
             return Ok(gst::FlowSuccess::Ok);
         }
         let s = self
@@ -178,15 +201,8 @@ impl BaseTransformImpl for FaceOverlay {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = &mut *guard;
         let info = st.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-        // clone_from reuses the allocations of the previous frame's copies.
-        let n = buf.iter_meta::<FaceMeta>().count();
-        st.faces.truncate(n);
-        for (i, m) in buf.iter_meta::<FaceMeta>().enumerate() {
-            match st.faces.get_mut(i) {
-                Some(f) => f.clone_from(m.face()),
-                None => st.faces.push(m.face().clone()),
-            }
-        }
+        copy_metas::<FaceMeta, _>(buf, &mut st.faces, |m| m.face());
+        copy_metas::<MotionMeta, _>(buf, &mut st.motions, |m| m.motion());
         let mut frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
                 gst::element_imp_error!(
@@ -214,9 +230,6 @@ impl BaseTransformImpl for FaceOverlay {
                 for (p, c) in face.landmarks.iter().zip(LANDMARK_RGB) {
                     draw::dot(&mut f, p[0], p[1], lw + 1, c);
                 }
-                for p in &face.dense {
-                    f.put(p[0].round() as i64, p[1].round() as i64, [255, 255, 255]);
-                }
             }
             if s.draw_labels {
                 use std::fmt::Write;
@@ -233,6 +246,44 @@ impl BaseTransformImpl for FaceOverlay {
                 );
             }
         }
+        for m in &st.motions {
+            if s.draw_mesh {
+                for p in &m.landmarks {
+                    f.put(p[0].round() as i64, p[1].round() as i64, [255, 255, 255]);
+                }
+            }
+            if s.draw_pose && m.landmarks.len() > NOSE_TIP {
+                let r = rotation_from_euler(m.pose.pitch, m.pose.yaw, m.pose.roll);
+                let o = m.landmarks[NOSE_TIP];
+                // 5 cm of the canonical face, in pixels.
+                let len = 5.0 * m.pose.scale;
+                for (k, c) in [[255, 0, 0], [0, 255, 0], [0, 0, 255]]
+                    .into_iter()
+                    .enumerate()
+                {
+                    // Model axes (y up) → image axes (y down).
+                    let (dx, dy) = (r[0][k] * len, -r[1][k] * len);
+                    draw::line(&mut f, o[0], o[1], o[0] + dx, o[1] + dy, lw, c);
+                }
+            }
+        }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// Copies the data of every `M` meta on `buf` into `out`, reusing the allocations of
+/// the previous frame's copies (`clone_from`).
+fn copy_metas<M: gst::MetaAPI, T: Clone>(
+    buf: &gst::BufferRef,
+    out: &mut Vec<T>,
+    get: impl Fn(&M) -> &T,
+) {
+    let n = buf.iter_meta::<M>().count();
+    out.truncate(n);
+    for (i, m) in buf.iter_meta::<M>().enumerate() {
+        match out.get_mut(i) {
+            Some(v) => v.clone_from(get(&m)),
+            None => out.push(get(&m).clone()),
+        }
     }
 }

@@ -1,0 +1,223 @@
+//! FaceMesh 468 on a roll-aligned square crop: crop placement (from detector landmarks
+//! or from the previous frame's mesh), fused crop sampling into one reused tensor,
+//! ONNX Runtime, and landmarks mapped back to frame pixels. No GStreamer here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use portrait_infer::ort::value::TensorRef;
+use portrait_infer::{Device, InferError, SharedSession, Signature};
+use portrait_vision::FrameRef;
+use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
+
+/// Input side of the FaceMesh model.
+pub const CROP: usize = 192;
+/// Crop side over face size, as MediaPipe's face-landmark ROI (1.5×).
+pub const CROP_SCALE: f32 = 1.5;
+/// Built-in model file in the models directory.
+pub const BUILTIN: (&str, &str) = ("facemesh", "face_landmark.onnx");
+
+/// `model` property value → file.
+pub fn resolve_model(model: &str) -> PathBuf {
+    if model == BUILTIN.0 {
+        portrait_infer::models_dir().join(BUILTIN.1)
+    } else {
+        PathBuf::from(model)
+    }
+}
+
+/// Crop from the detector's five landmarks and box: centred on the box, rotated so the
+/// eyes are level, side `CROP_SCALE` × the box's longer side.
+pub fn crop_from_detection(bbox: [f32; 4], eye_l: [f32; 2], eye_r: [f32; 2]) -> Affine {
+    let angle = (eye_r[1] - eye_l[1]).atan2(eye_r[0] - eye_l[0]);
+    let (cx, cy) = (bbox[0] + bbox[2] / 2.0, bbox[1] + bbox[3] / 2.0);
+    Affine::square_crop(cx, cy, bbox[2].max(bbox[3]) * CROP_SCALE, angle, CROP)
+}
+
+/// Crop from the previous frame's mesh (tracking): the landmarks' extent in the
+/// eye-aligned frame, centred, `CROP_SCALE` × its longer side.
+pub fn crop_from_landmarks(pts: &[[f32; 3]]) -> Option<Affine> {
+    use portrait_vision::expression::idx::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
+    if pts.len() < 468 {
+        return None;
+    }
+    let (l, r) = (pts[EYE_LEFT_OUTER], pts[EYE_RIGHT_OUTER]);
+    let angle = (r[1] - l[1]).atan2(r[0] - l[0]);
+    let (s, c) = angle.sin_cos();
+    // Extent in the rotated frame.
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in pts {
+        let u = c * p[0] + s * p[1];
+        let v = -s * p[0] + c * p[1];
+        x0 = x0.min(u);
+        x1 = x1.max(u);
+        y0 = y0.min(v);
+        y1 = y1.max(v);
+    }
+    let (uc, vc) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let (cx, cy) = (c * uc - s * vc, s * uc + c * vc);
+    let side = (x1 - x0).max(y1 - y0) * CROP_SCALE;
+    (side.is_finite() && side > 1.0).then(|| Affine::square_crop(cx, cy, side, angle, CROP))
+}
+
+pub struct FaceMesh {
+    session: Arc<SharedSession>,
+    input: String,
+    landmarks_out: String,
+    presence_out: String,
+    tensor: Vec<f32>,
+    /// The last run's landmarks in frame pixels.
+    pub landmarks: Vec<[f32; 3]>,
+}
+
+impl std::fmt::Debug for FaceMesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceMesh")
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+/// Recognises a FaceMesh model: one [1,3,192,192] input, a 1404-value output and a
+/// 1-value output. Returns (input, landmarks output, presence output).
+pub fn recognise(sig: &Signature) -> Result<(String, String, String), String> {
+    let count = |s: &[i64]| s.iter().product::<i64>();
+    let lm = sig.outputs.iter().find(|(_, s)| count(s) == 1404);
+    let pr = sig.outputs.iter().find(|(_, s)| count(s) == 1);
+    match (sig.inputs.as_slice(), lm, pr) {
+        ([(input, shape)], Some(lm), Some(pr)) if shape.as_slice() == [1, 3, 192, 192] => {
+            Ok((input.clone(), lm.0.clone(), pr.0.clone()))
+        }
+        _ => Err(format!(
+            "model inputs {:?} → outputs {:?} are not FaceMesh-468 (one [1,3,192,192] input → 1404 landmark values and 1 presence value)",
+            sig.inputs, sig.outputs
+        )),
+    }
+}
+
+/// Loaded mesh model and, if the device fell back to CPU, why.
+pub struct LoadedFaceMesh {
+    pub mesh: FaceMesh,
+    pub fallback: Option<String>,
+}
+
+impl FaceMesh {
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedFaceMesh, InferError> {
+        let loaded = portrait_infer::load(path, device, threads)?;
+        let sig = {
+            let s = loaded
+                .session
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Signature::of(&s)
+        };
+        let (input, landmarks_out, presence_out) =
+            recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+        Ok(LoadedFaceMesh {
+            mesh: FaceMesh {
+                session: loaded.session,
+                input,
+                landmarks_out,
+                presence_out,
+                tensor: vec![0.0; 3 * CROP * CROP],
+                landmarks: Vec::with_capacity(468),
+            },
+            fallback: loaded.fallback,
+        })
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.session.provider
+    }
+
+    /// Runs on the crop `m` (tensor → frame) of `frame`; returns the presence
+    /// probability, with the landmarks in `self.landmarks` (frame pixels; z scaled
+    /// like x).
+    pub fn run(&mut self, frame: &FrameRef, m: &Affine) -> Result<f32, InferError> {
+        // FaceMesh takes RGB in [0, 1].
+        let norm = Normalize {
+            mean: [0.0; 3],
+            mul: [1.0 / 255.0; 3],
+            bgr: false,
+            nchw: true,
+        };
+        frame_to_tensor_affine(frame, m, CROP, CROP, &norm, &mut self.tensor);
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let mut session = self
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let t = TensorRef::from_array_view(([1usize, 3, CROP, CROP], &self.tensor[..]))
+            .map_err(run_err)?;
+        let out = session
+            .run(portrait_infer::ort::inputs![self.input.as_str() => t])
+            .map_err(run_err)?;
+        let (_, lm) = out[self.landmarks_out.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        let (_, pr) = out[self.presence_out.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        let presence = 1.0 / (1.0 + (-pr.first().copied().unwrap_or(-100.0)).exp());
+        let s = m.scale();
+        self.landmarks.clear();
+        self.landmarks.extend(lm.chunks_exact(3).take(468).map(|p| {
+            let [x, y] = m.apply(p[0], p[1]);
+            [x, y, p[2] * s]
+        }));
+        Ok(presence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_crop_is_centred_and_level() {
+        let m = crop_from_detection([100.0, 50.0, 80.0, 100.0], [120.0, 90.0], [160.0, 90.0]);
+        let c = m.apply(96.0, 96.0);
+        assert!((c[0] - 140.0).abs() < 1e-3 && (c[1] - 100.0).abs() < 1e-3);
+        assert!((m.scale() - 150.0 / 192.0).abs() < 1e-5);
+        // Tilted eyes: the crop's x axis follows the eye line.
+        let m = crop_from_detection([0.0, 0.0, 100.0, 100.0], [0.0, 0.0], [10.0, 10.0]);
+        let a = m.apply(0.0, 0.0);
+        let b = m.apply(1.0, 0.0);
+        assert!(((b[1] - a[1]) / (b[0] - a[0]) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn landmark_crop_covers_the_points() {
+        let mut pts = vec![[50.0, 50.0, 0.0]; 468];
+        pts[0] = [30.0, 40.0, 0.0];
+        pts[1] = [70.0, 60.0, 0.0];
+        pts[33] = [40.0, 50.0, 0.0];
+        pts[263] = [60.0, 50.0, 0.0];
+        let m = crop_from_landmarks(&pts).unwrap();
+        let c = m.apply(96.0, 96.0);
+        assert!((c[0] - 50.0).abs() < 1e-3 && (c[1] - 50.0).abs() < 1e-3);
+        assert!((m.scale() * 192.0 - 60.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn recognises_the_converted_signature() {
+        let sig = Signature {
+            inputs: vec![("input_1".into(), vec![1, 3, 192, 192])],
+            outputs: vec![
+                ("conv2d_20".into(), vec![1, 1404, 1, 1]),
+                ("conv2d_30".into(), vec![1, 1, 1, 1]),
+            ],
+        };
+        assert_eq!(
+            recognise(&sig).unwrap(),
+            ("input_1".into(), "conv2d_20".into(), "conv2d_30".into())
+        );
+        let bad = Signature {
+            inputs: vec![("x".into(), vec![1, 3, 128, 128])],
+            outputs: sig.outputs.clone(),
+        };
+        assert!(recognise(&bad).is_err());
+    }
+}
