@@ -3,6 +3,7 @@
 //! running gst-launch-1.0 as a user would, and generating fixture ONNX models.
 #![allow(dead_code)]
 
+pub mod frames;
 pub mod onnx;
 
 use std::path::{Path, PathBuf};

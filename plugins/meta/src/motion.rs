@@ -8,9 +8,9 @@ pub struct Pose {
     pub pitch: f32,
     pub yaw: f32,
     pub roll: f32,
-    /// Position of the canonical face's origin (between the eyes, behind the nose
-    /// bridge): x, y in frame pixels, z in pixels (depth of the landmark model, > 0
-    /// towards the viewer).
+    /// Position of the face: the weighted centroid of the landmarks the pose is fitted
+    /// to (MediaPipe's Procrustes basis: around the eyes, nose and mouth), x, y in frame
+    /// pixels, z in pixels (depth of the landmark model, > 0 towards the viewer).
     pub translation: [f32; 3],
     /// Frame pixels per canonical-face centimetre: grows as the face comes closer.
     pub scale: f32,

@@ -82,6 +82,7 @@ struct Track {
 
 struct Reference {
     sim: Similarity,
+    anchor: [f32; 3],
     pose_free: Vec<[f32; 3]>,
 }
 
@@ -537,16 +538,31 @@ fn update_face_from_mesh(face: &mut Face, lm: &[[f32; 3]]) {
     ];
 }
 
-fn pose_of(sim: &Similarity) -> Pose {
+/// Pose from the fit; `anchor` is the weighted centroid of the fitted landmarks (model
+/// axes), used as the face's position: unlike the canonical origin (inside the head)
+/// it does not move when the fitted scale is slightly off.
+fn pose_of(sim: &Similarity, anchor: [f32; 3]) -> Pose {
     let [pitch, yaw, roll] = pose::euler_degrees(&sim.r);
-    // Back to image axes (y down) for the translation.
     Pose {
         pitch,
         yaw,
         roll,
-        translation: [sim.t[0], -sim.t[1], sim.t[2]],
+        // Back to image axes (y down).
+        translation: [anchor[0], -anchor[1], anchor[2]],
         scale: sim.scale,
     }
+}
+
+fn weighted_centroid(p: &[[f32; 3]], w: &[f32]) -> [f32; 3] {
+    let mut c = [0.0f32; 3];
+    let mut sum = 0.0;
+    for (p, &w) in p.iter().zip(w) {
+        for k in 0..3 {
+            c[k] += w * p[k];
+        }
+        sum += w;
+    }
+    if sum > 0.0 { c.map(|v| v / sum) } else { c }
 }
 
 impl MotionExtract {
@@ -628,13 +644,18 @@ impl MotionExtract {
             .extend(st.observed.iter().map(|p| sim.unapply(*p)));
         let c = expression::controls(&st.pose_free).unwrap_or_default();
 
+        let anchor = weighted_centroid(&st.observed, &st.weights);
         let reference = track.reference.get_or_insert_with(|| Reference {
             sim,
+            anchor,
             pose_free: st.pose_free.clone(),
         });
         let r_rel = pose::mat_mul(&sim.r, &pose::transpose(&reference.sim.r));
         let [rp, ry, rr] = pose::euler_degrees(&r_rel);
-        let (abs, refp) = (pose_of(&sim), pose_of(&reference.sim));
+        let (abs, refp) = (
+            pose_of(&sim, anchor),
+            pose_of(&reference.sim, reference.anchor),
+        );
         let relative = Pose {
             pitch: rp,
             yaw: ry,
