@@ -12,6 +12,7 @@ mod facedetect;
 mod faceoverlay;
 pub mod landmarker;
 pub mod liveportrait;
+mod metas;
 mod motionextract;
 pub mod video;
 

@@ -201,8 +201,8 @@ impl BaseTransformImpl for FaceOverlay {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = &mut *guard;
         let info = st.info.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
-        copy_metas::<FaceMeta, _>(buf, &mut st.faces, |m| m.face());
-        copy_metas::<MotionMeta, _>(buf, &mut st.motions, |m| m.motion());
+        crate::metas::copy_metas::<FaceMeta, _>(buf, &mut st.faces, |m| m.face());
+        crate::metas::copy_metas::<MotionMeta, _>(buf, &mut st.motions, |m| m.motion());
         let mut frame =
             gst_video::VideoFrameRef::from_buffer_ref_writable(buf, info).map_err(|_| {
                 gst::element_imp_error!(
@@ -268,22 +268,5 @@ impl BaseTransformImpl for FaceOverlay {
             }
         }
         Ok(gst::FlowSuccess::Ok)
-    }
-}
-
-/// Copies the data of every `M` meta on `buf` into `out`, reusing the allocations of
-/// the previous frame's copies (`clone_from`).
-fn copy_metas<M: gst::MetaAPI, T: Clone>(
-    buf: &gst::BufferRef,
-    out: &mut Vec<T>,
-    get: impl Fn(&M) -> &T,
-) {
-    let n = buf.iter_meta::<M>().count();
-    out.truncate(n);
-    for (i, m) in buf.iter_meta::<M>().enumerate() {
-        match out.get_mut(i) {
-            Some(v) => v.clone_from(get(&m)),
-            None => out.push(get(&m).clone()),
-        }
     }
 }

@@ -425,14 +425,7 @@ impl BaseTransformImpl for MotionExtract {
         }
 
         // Copy the faces (the frame map borrows the buffer), reusing last frame's copies.
-        let n = buf.iter_meta::<FaceMeta>().count();
-        st.faces.truncate(n);
-        for (i, m) in buf.iter_meta::<FaceMeta>().enumerate() {
-            match st.faces.get_mut(i) {
-                Some(f) => f.clone_from(m.face()),
-                None => st.faces.push(m.face().clone()),
-            }
-        }
+        crate::metas::copy_metas::<FaceMeta, _>(buf, &mut st.faces, |m| m.face());
         if st.faces.is_empty() {
             st.tracks.retain(|_, t| st.frame - t.last_seen <= TRACK_TTL);
             return Ok(gst::FlowSuccess::Ok);
