@@ -294,3 +294,35 @@ fn output_of_the_wrong_size_is_an_error_when_run() {
         "{e}"
     );
 }
+
+/// The element path: `motionextract liveportrait-model=<fixture>` on a real photo puts
+/// the fixture's parameters into each motion meta, from a 256² crop of the face.
+#[test]
+fn motionextract_element_carries_the_keypoints() {
+    use gst_portrait_meta::MotionMeta;
+    common::init();
+    let p = tmpdir("element").join("motion_extractor.onnx");
+    onnx::write(&p, &motion_fixture(false));
+    let (w, h, rgb) = common::decode_rgb(&common::media("astronaut.png"));
+    let mut harness = gst_check::Harness::new_parse(&format!(
+        "facedetect device=cpu ! motionextract device=cpu liveportrait-model={}",
+        p.display()
+    ));
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w as u32, h as u32)
+        .build()
+        .unwrap();
+    harness.set_src_caps(info.to_caps().unwrap());
+    let out = harness
+        .push_and_pull(gst::Buffer::from_mut_slice(rgb))
+        .unwrap();
+    let m = out.meta::<MotionMeta>().expect("a motion meta");
+    let k = m.keypoints.as_ref().expect("LivePortrait keypoints");
+    assert!(close(k.pitch, 90.0, 1e-3) && close(k.yaw, -90.0, 1e-3) && close(k.roll, -60.0, 1e-3));
+    assert_eq!(k.scale, 1.5);
+    assert_eq!((k.kp.len(), k.exp.len()), (21, 21));
+    assert_eq!(k.kp[3][1], kp_value(10));
+    // t is the crop's per-channel mean × (2, −1, 4): a real face crop in [0,1].
+    assert!(k.t[0] > 0.2 && k.t[0] < 2.0 && k.t[1] < 0.0, "{:?}", k.t);
+    // The FaceMesh part is still there.
+    assert_eq!(m.landmarks.len(), 468);
+}
