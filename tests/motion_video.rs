@@ -96,3 +96,20 @@ fn posts_motion_messages() {
     assert!(roll.abs() < 15.0, "{roll}");
     assert!(s.get::<f64>("mouth-open").is_ok() && s.get::<u64>("track-id").unwrap() > 0);
 }
+
+#[test]
+fn track_is_dropped_when_the_face_leaves() {
+    // face_noface.mov: a face on frames 0..=71, then a black frame and a cartoon sky.
+    // With detection every 10 frames, frames 72..=79 still carry the stale face box;
+    // the mesh's presence must fall there and no motion may be reported.
+    let m = motions("face_noface.mov", "interval=10", "");
+    assert_eq!(m.len(), 169);
+    for (i, f) in m.iter().enumerate() {
+        let want = usize::from(i <= 71);
+        assert_eq!(f.len(), want, "frame {i}");
+        if let Some(x) = f.first() {
+            assert!(x.presence > 0.5);
+            assert_eq!(x.tracked, i % 10 != 0, "frame {i}");
+        }
+    }
+}
