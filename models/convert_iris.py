@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Converts MediaPipe's iris landmark .tflite to ONNX and checks the result numerically.
+
+Run by scripts/fetch_assets.py with the Python of <cache>/tools-venv, like
+convert_facemesh.py, whose PNG decoder, model runner, signature and comparison helpers
+it uses (the manifest lists that file in the asset's `convert_uses`, so that a change
+to it also redoes this conversion).
+
+  convert_iris.py --tflite IN --out OUT --check JSON   convert, then check OUT
+  convert_iris.py --onnx MODEL --check JSON [--print]  only check (or print stats)
+
+JSON is the manifest entry's `check` table: image (PNG path; a relative one is taken
+from the cache dir), crops (one [x0,y0,x1,y1] per eye, end exclusive, each
+nearest-neighbour resized to size x size), flip (per crop: mirror the resized crop
+left-right before inference, as done for the image-right eye), range, contour_output,
+iris_output, points (contour indices to compare), rtol, atol and the expected values,
+keyed by eye ("l_", "r_" for the first and second crop); fetch_assets.py adds the
+manifest's signature, which the model's input/output names and shapes must match.
+Values are compared as the model returns them: in the (flipped) crop's 64-px units.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import convert_facemesh as cf  # noqa: E402
+
+
+# Eyelid points of the 71-point eye contour (first 16 points: 0..8 lower lid from the
+# crop-left corner to the crop-right corner, 9..15 upper lid between them). Pairs
+# upper/lower: 11/3, 12/4, 13/5 (mesh 160/144, 159/145, 158/153 for the image-left eye).
+UPPER = [11, 12, 13]
+LOWER = [3, 4, 5]
+
+
+def fail(msg: str):
+    sys.exit(f"convert_iris: {msg}")
+
+
+cf.fail = fail  # the shared helpers' errors then name this converter
+
+
+def eye_input(img: np.ndarray, crop, size: int, flip: bool, rng: str) -> np.ndarray:
+    x0, y0, x1, y1 = crop
+    ys = ((np.arange(size) + 0.5) * (y1 - y0) / size).astype(np.int64) + y0
+    xs = ((np.arange(size) + 0.5) * (x1 - x0) / size).astype(np.int64) + x0
+    if ys.min() < 0 or xs.min() < 0 or ys.max() >= img.shape[0] or xs.max() >= img.shape[1]:
+        fail(f"crop {crop} is outside the {img.shape[1]}x{img.shape[0]} image")
+    x = img[ys][:, xs].astype(np.float32)
+    if flip:
+        x = x[:, ::-1]
+    if rng == "[0,1]":
+        x = x / 255.0
+    elif rng == "[-1,1]":
+        x = x / 127.5 - 1.0
+    else:
+        fail(f"unknown range {rng}")
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def stats(model: str, check: dict, rng: str) -> dict:
+    image = check["image"]
+    if not os.path.isabs(image):
+        cache = os.environ.get("GST_PORTRAIT_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "gst-portrait")
+        image = os.path.join(cache, image)
+    img = cf.read_png_rgb(image)
+    if len(check["crops"]) != 2 or len(check["flip"]) != 2:
+        fail("the check needs two crops (l, r) and two flip flags")
+    st = {}
+    for eye, crop, flip in zip("lr", check["crops"], check["flip"]):
+        out = cf.run_model(model, eye_input(img, crop, check["size"], bool(flip), rng))
+        contour = out[check["contour_output"]].reshape(-1)
+        iris = out[check["iris_output"]].reshape(-1)
+        if contour.size != 213 or iris.size != 15:
+            fail(f"outputs have {contour.size} and {iris.size} values, want 213 and 15")
+        c, i = contour.reshape(71, 3), iris.reshape(5, 3)
+        st[f"{eye}_mean"] = float(contour.mean())
+        st[f"{eye}_std"] = float(contour.std())
+        for k in check["points"]:
+            st[f"{eye}_c{k}"] = [float(v) for v in c[int(k)]]
+        st[f"{eye}_iris"] = [float(v) for v in i[0]]
+        # Eyelid opening over the corner distance (open eyes ~0.3, shut ~0.05).
+        gap = np.linalg.norm(c[UPPER, :2] - c[LOWER, :2], axis=1).mean()
+        st[f"{eye}_open"] = float(gap / np.linalg.norm(c[0, :2] - c[8, :2]))
+    return st
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tflite")
+    ap.add_argument("--out")
+    ap.add_argument("--onnx")
+    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
+    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
+    args = ap.parse_args()
+    check = json.loads(args.check)
+    need = ["image", "crops", "flip", "size", "range", "contour_output", "iris_output", "points"]
+    if not args.print:
+        need += ["rtol", "atol", "expected"]
+    missing = [k for k in need if k not in check]
+    if missing:
+        fail(f"the check table lacks {', '.join(missing)}")
+
+    model = args.onnx
+    if args.tflite:
+        if not args.out:
+            fail("--tflite needs --out")
+        try:
+            import tflite2onnx
+            tflite2onnx.convert(args.tflite, args.out)
+        except SystemExit:
+            raise
+        except Exception as e:  # tflite2onnx raises plain exceptions and asserts
+            fail(f"tflite2onnx failed on {args.tflite}: {type(e).__name__}: {e}")
+        model = args.out
+    if not model:
+        fail("need --tflite/--out or --onnx")
+
+    ins, outs = cf.model_io(model)
+    if check.get("signature"):
+        want_ins, want_outs = cf.parse_signature(check["signature"])
+        if (ins, outs) != (want_ins, want_outs):
+            fail(f"signature mismatch: model has {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}, "
+                 f"manifest says {cf.fmt_io(want_ins)} -> {cf.fmt_io(want_outs)}")
+    if args.print:
+        print(f"signature: {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}")
+        for rng in ("[0,1]", "[-1,1]"):
+            print(rng, json.dumps(stats(model, check, rng)))
+        return
+    got = stats(model, check, check["range"])
+    cf.compare(got, check)
+    print(f"convert_iris: check passed: eye open ratio l {got['l_open']:.3f} "
+          f"r {got['r_open']:.3f}, contour mean {got['l_mean']:.4f} / {got['r_mean']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
