@@ -12,6 +12,8 @@ use gst_portrait_meta::MotionMeta;
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut media, mut props, mut png) = (None, String::new(), None);
+    // Properties for motionextract, e.g. ME_PROPS="smoothing=false".
+    let me_props = std::env::var("ME_PROPS").unwrap_or_default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--props" => props = args.next().context("--props needs a value")?,
@@ -32,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         None => "fakesink".into(),
     };
     let line = format!(
-        "filesrc location=\"{media}\" ! decodebin ! videoconvert ! facedetect {props} ! motionextract name=me ! {tail}"
+        "filesrc location=\"{media}\" ! decodebin ! videoconvert ! facedetect {props} ! motionextract name=me {me_props} ! {tail}"
     );
     let pipeline = gst::parse::launch(&line)?
         .downcast::<gst::Pipeline>()

