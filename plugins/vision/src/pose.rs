@@ -81,6 +81,19 @@ pub fn transpose(a: &Mat3) -> Mat3 {
     m
 }
 
+/// Weighted centroid of `p` (zero when the weights sum to zero).
+pub fn weighted_centroid(p: &[Vec3], w: &[f32]) -> Vec3 {
+    let mut c = [0.0f32; 3];
+    let mut sum = 0.0;
+    for (p, &w) in p.iter().zip(w) {
+        for k in 0..3 {
+            c[k] += w * p[k];
+        }
+        sum += w;
+    }
+    if sum > 0.0 { c.map(|v| v / sum) } else { c }
+}
+
 /// Eigen-decomposition of a symmetric 4×4 matrix by cyclic Jacobi rotations:
 /// returns (eigenvalues, eigenvectors as columns).
 fn jacobi4(mut a: [[f64; 4]; 4]) -> ([f64; 4], [[f64; 4]; 4]) {

@@ -569,18 +569,6 @@ fn pose_of(sim: &Similarity, anchor: [f32; 3]) -> Pose {
     }
 }
 
-fn weighted_centroid(p: &[[f32; 3]], w: &[f32]) -> [f32; 3] {
-    let mut c = [0.0f32; 3];
-    let mut sum = 0.0;
-    for (p, &w) in p.iter().zip(w) {
-        for k in 0..3 {
-            c[k] += w * p[k];
-        }
-        sum += w;
-    }
-    if sum > 0.0 { c.map(|v| v / sum) } else { c }
-}
-
 impl MotionExtract {
     /// Landmarks, pose and expression of face `fi`; `None` when the mesh does not see a
     /// face there (presence below the threshold).
@@ -663,7 +651,7 @@ impl MotionExtract {
             .extend(st.observed.iter().map(|p| sim.unapply(*p)));
         let c = expression::controls(&st.pose_free).unwrap_or_default();
 
-        let anchor = weighted_centroid(&st.observed, &st.weights);
+        let anchor = pose::weighted_centroid(&st.observed, &st.weights);
         let reference = track.reference.get_or_insert_with(|| Reference {
             sim,
             anchor,
