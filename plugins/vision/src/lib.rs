@@ -11,5 +11,6 @@ pub mod one_euro;
 pub mod pose;
 pub mod resample;
 pub mod track;
+pub mod transfer;
 
 pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};
