@@ -18,6 +18,9 @@ pub mod video;
 
 pub use portrait_infer::{self as infer, Device};
 
+/// File of MediaPipe's canonical face mesh in the models directory.
+pub const CANONICAL_MESH: &str = "canonical_face_mesh.binarypb";
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst_portrait_meta::register();
     facedetect::register(plugin)?;

@@ -30,8 +30,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// File of the canonical face mesh in the models directory.
-pub const CANONICAL_MESH: &str = "canonical_face_mesh.binarypb";
 /// LivePortrait crops the face at 2.3× its size, centred a little above the box centre.
 const LP_CROP_SCALE: f32 = 2.3;
 const LP_CROP_SHIFT_UP: f32 = 0.125;
@@ -344,7 +342,7 @@ impl BaseTransformImpl for MotionExtract {
         } else {
             None
         };
-        let mesh_path = portrait_infer::models_dir().join(CANONICAL_MESH);
+        let mesh_path = portrait_infer::models_dir().join(crate::CANONICAL_MESH);
         let canonical = std::fs::read(&mesh_path)
             .map_err(|e| format!("{}: {e}", mesh_path.display()))
             .and_then(|b| {
