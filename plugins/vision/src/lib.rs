@@ -12,5 +12,6 @@ pub mod pose;
 pub mod resample;
 pub mod track;
 pub mod transfer;
+pub mod warp;
 
 pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};

@@ -1,0 +1,1521 @@
+//! Piecewise-affine image warping driven by a point layout, the core of a weight-free
+//! portrait animator: triangulate the face landmarks (plus points on the frame border so
+//! the background stays put) once per source image, then move the landmarks and warp
+//! every output triangle from its source triangle.
+//!
+//! Coordinates are continuous image coordinates: pixel (x, y) covers
+//! [x, x+1)×[y, y+1) and its centre is (x + 0.5, y + 0.5), as in [`crate::resample`].
+//! Border points therefore run from (0, 0) to (w, h).
+
+use crate::frame::{FrameRef, PixelFormat, yuv_to_rgb};
+
+/// Marks the vertex "at infinity" of a ghost (hull) triangle.
+const GHOST: u32 = u32::MAX;
+
+/// Delaunay triangulation of `points` (Bowyer–Watson with exact integer predicates).
+///
+/// Returns triangles as indices into `points`, each with positive signed area
+/// `(b − a) × (c − a) > 0` in the (x, y) coordinates given (counter-clockwise with
+/// y up; clockwise on screen with y down). Deterministic. Non-finite points and
+/// duplicates (after quantisation to about 2⁻²⁸ of the bounding box; the first
+/// occurrence is kept) are skipped; collinear sets give no triangles; collinear points on the
+/// hull are kept as vertices, so an n×n grid gives 2·(n−1)² triangles.
+pub fn delaunay(points: &[[f32; 2]]) -> Vec<[u32; 3]> {
+    let finite: Vec<usize> = (0..points.len())
+        .filter(|&i| points[i][0].is_finite() && points[i][1].is_finite())
+        .collect();
+    if finite.len() < 3 {
+        return Vec::new();
+    }
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for &i in &finite {
+        for c in 0..2 {
+            let v = points[i][c] as f64;
+            lo[c] = lo[c].min(v);
+            hi[c] = hi[c].max(v);
+        }
+    }
+    let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]);
+    if !(extent > 0.0 && extent.is_finite()) {
+        return Vec::new();
+    }
+    // Quantise to a power-of-two grid of at most 2^28 steps over the bounding box (exact
+    // for f32 inputs up to that resolution, so collinear stays collinear): the
+    // predicates are then exact in i64 (orientation) and i128 (in-circle).
+    let mut scale = 1.0f64;
+    while extent * scale * 2.0 <= (1u64 << 28) as f64 {
+        scale *= 2.0;
+    }
+    while extent * scale > (1u64 << 28) as f64 {
+        scale *= 0.5;
+    }
+    let q: Vec<[i64; 2]> = finite
+        .iter()
+        .map(|&i| {
+            let p = points[i];
+            [
+                ((p[0] as f64 - lo[0]) * scale).round() as i64,
+                ((p[1] as f64 - lo[1]) * scale).round() as i64,
+            ]
+        })
+        .collect();
+    // Drop duplicates, keeping the first occurrence, in input order.
+    let mut order: Vec<u32> = (0..q.len() as u32).collect();
+    order.sort_unstable_by_key(|&k| (q[k as usize], k));
+    let mut keep = vec![false; q.len()];
+    for (j, &k) in order.iter().enumerate() {
+        keep[k as usize] = j == 0 || q[order[j - 1] as usize] != q[k as usize];
+    }
+    let kept: Vec<usize> = (0..q.len()).filter(|&k| keep[k]).collect();
+    let pts: Vec<[i64; 2]> = kept.iter().map(|&k| q[k]).collect();
+    let orig: Vec<u32> = kept.iter().map(|&k| finite[k] as u32).collect();
+    if pts.len() < 3 {
+        return Vec::new();
+    }
+    // Seed with the first two points and the first point not collinear with them.
+    let Some(c) = (2..pts.len()).find(|&k| orient(pts[0], pts[1], pts[k]) != 0) else {
+        return Vec::new();
+    };
+    let mut dt = Dt::new(pts, 0, 1, c as u32);
+    for k in 2..dt.p.len() as u32 {
+        if k != c as u32 {
+            dt.insert(k);
+        }
+    }
+    dt.tri
+        .iter()
+        .zip(&dt.alive)
+        .filter(|(t, alive)| **alive && t[2] != GHOST)
+        .map(|(t, _)| t.map(|v| orig[v as usize]))
+        .filter(|t| {
+            // Where the grid rounded, a sliver may be flat in the original coordinates.
+            let [a, b, c] = t.map(|i| points[i as usize].map(|v| v as f64));
+            (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]) > 0.0
+        })
+        .collect()
+}
+
+#[inline]
+fn orient(a: [i64; 2], b: [i64; 2], c: [i64; 2]) -> i64 {
+    (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+}
+
+/// > 0 when `d` is strictly inside the circle through a, b, c (with orient(a, b, c) > 0).
+#[inline]
+fn incircle(a: [i64; 2], b: [i64; 2], c: [i64; 2], d: [i64; 2]) -> i128 {
+    let f = |p: [i64; 2]| ((p[0] - d[0]) as i128, (p[1] - d[1]) as i128);
+    let ((adx, ady), (bdx, bdy), (cdx, cdy)) = (f(a), f(b), f(c));
+    (adx * adx + ady * ady) * (bdx * cdy - cdx * bdy)
+        + (bdx * bdx + bdy * bdy) * (cdx * ady - adx * cdy)
+        + (cdx * cdx + cdy * cdy) * (adx * bdy - bdx * ady)
+}
+
+/// Triangulation under construction. Real triangles have orient > 0; a ghost triangle
+/// `[u, v, GHOST]` stands for the outside beyond hull edge u→v (outside to its left).
+/// `nbr[t][k]` is the triangle across the edge opposite vertex k.
+struct Dt {
+    p: Vec<[i64; 2]>,
+    tri: Vec<[u32; 3]>,
+    nbr: Vec<[u32; 3]>,
+    alive: Vec<bool>,
+    mark: Vec<u32>,
+    free: Vec<u32>,
+    stamp: u32,
+    last: u32,
+    stack: Vec<u32>,
+    cavity: Vec<u32>,
+    boundary: Vec<(u32, u32, u32)>,
+    fresh: Vec<u32>,
+    start: Vec<u32>,
+}
+
+impl Dt {
+    fn new(p: Vec<[i64; 2]>, a: u32, b: u32, c: u32) -> Self {
+        let n = p.len();
+        let (b, c) = if orient(p[a as usize], p[b as usize], p[c as usize]) > 0 {
+            (b, c)
+        } else {
+            (c, b)
+        };
+        let mut dt = Dt {
+            p,
+            tri: Vec::with_capacity(4 * n),
+            nbr: Vec::with_capacity(4 * n),
+            alive: Vec::with_capacity(4 * n),
+            mark: Vec::with_capacity(4 * n),
+            free: Vec::new(),
+            stamp: 0,
+            last: 0,
+            stack: Vec::new(),
+            cavity: Vec::new(),
+            boundary: Vec::new(),
+            fresh: Vec::new(),
+            start: vec![0; n + 1],
+        };
+        let ts = [[a, b, c], [b, a, GHOST], [c, b, GHOST], [a, c, GHOST]];
+        for t in ts {
+            dt.alloc(t);
+        }
+        // Link every pair of triangles sharing an edge (4 triangles: trivial).
+        for t in 0..4u32 {
+            for k in 0..3 {
+                let (u, v) = dt.edge(t, k);
+                for o in 0..4u32 {
+                    if o != t && dt.find_edge(o, v, u).is_some() {
+                        dt.nbr[t as usize][k] = o;
+                    }
+                }
+            }
+        }
+        dt
+    }
+
+    fn alloc(&mut self, t: [u32; 3]) -> u32 {
+        if let Some(i) = self.free.pop() {
+            let iu = i as usize;
+            self.tri[iu] = t;
+            self.nbr[iu] = [GHOST; 3];
+            self.alive[iu] = true;
+            i
+        } else {
+            self.tri.push(t);
+            self.nbr.push([GHOST; 3]);
+            self.alive.push(true);
+            self.mark.push(0);
+            (self.tri.len() - 1) as u32
+        }
+    }
+
+    #[inline]
+    fn edge(&self, t: u32, k: usize) -> (u32, u32) {
+        let v = self.tri[t as usize];
+        (v[(k + 1) % 3], v[(k + 2) % 3])
+    }
+
+    fn find_edge(&self, t: u32, u: u32, v: u32) -> Option<usize> {
+        (0..3).find(|&k| self.edge(t, k) == (u, v))
+    }
+
+    fn set_nbr(&mut self, t: u32, u: u32, v: u32, n: u32) {
+        if let Some(k) = self.find_edge(t, u, v) {
+            self.nbr[t as usize][k] = n;
+        } else {
+            debug_assert!(false, "edge ({u}, {v}) not in triangle {t}");
+        }
+    }
+
+    #[inline]
+    fn pt(&self, v: u32) -> [i64; 2] {
+        self.p[v as usize]
+    }
+
+    /// Whether point `q` lies strictly inside the circumcircle of `t` (for a ghost:
+    /// strictly outside its hull edge, or on the open edge itself).
+    fn conflict(&self, t: u32, q: u32) -> bool {
+        let [a, b, c] = self.tri[t as usize];
+        let pq = self.pt(q);
+        if c == GHOST {
+            let (pa, pb) = (self.pt(a), self.pt(b));
+            let o = orient(pa, pb, pq);
+            o > 0 || (o == 0 && strictly_between(pa, pb, pq))
+        } else {
+            incircle(self.pt(a), self.pt(b), self.pt(c), pq) > 0
+        }
+    }
+
+    /// A triangle in conflict with `q`: a visibility walk from the last new triangle,
+    /// with a linear scan as a fallback that exact predicates should never need.
+    fn locate(&self, q: u32) -> Option<u32> {
+        let pq = self.pt(q);
+        let mut t = self.last;
+        if self.tri[t as usize][2] == GHOST {
+            t = self.nbr[t as usize][2];
+        }
+        for _ in 0..self.tri.len() + 3 {
+            let [a, b, c] = self.tri[t as usize];
+            if c == GHOST {
+                break;
+            }
+            let (pa, pb, pc) = (self.pt(a), self.pt(b), self.pt(c));
+            if orient(pb, pc, pq) < 0 {
+                t = self.nbr[t as usize][0];
+            } else if orient(pc, pa, pq) < 0 {
+                t = self.nbr[t as usize][1];
+            } else if orient(pa, pb, pq) < 0 {
+                t = self.nbr[t as usize][2];
+            } else {
+                break;
+            }
+        }
+        if self.alive[t as usize] && self.conflict(t, q) {
+            return Some(t);
+        }
+        (0..self.tri.len() as u32).find(|&t| self.alive[t as usize] && self.conflict(t, q))
+    }
+
+    fn insert(&mut self, q: u32) {
+        let Some(t0) = self.locate(q) else {
+            return;
+        };
+        self.stamp += 1;
+        let stamp = self.stamp;
+        self.stack.clear();
+        self.cavity.clear();
+        self.boundary.clear();
+        self.mark[t0 as usize] = stamp;
+        self.stack.push(t0);
+        self.cavity.push(t0);
+        while let Some(s) = self.stack.pop() {
+            for k in 0..3 {
+                let n = self.nbr[s as usize][k];
+                if self.mark[n as usize] == stamp {
+                    continue;
+                }
+                if self.conflict(n, q) {
+                    self.mark[n as usize] = stamp;
+                    self.stack.push(n);
+                    self.cavity.push(n);
+                } else {
+                    let (u, v) = self.edge(s, k);
+                    self.boundary.push((u, v, n));
+                }
+            }
+        }
+        for i in 0..self.cavity.len() {
+            let t = self.cavity[i];
+            self.alive[t as usize] = false;
+            self.free.push(t);
+        }
+        let n_pts = self.p.len();
+        let slot = |v: u32| if v == GHOST { n_pts } else { v as usize };
+        self.fresh.clear();
+        for i in 0..self.boundary.len() {
+            let (u, v, n) = self.boundary[i];
+            let t = if v == GHOST {
+                [q, u, GHOST]
+            } else if u == GHOST {
+                [v, q, GHOST]
+            } else {
+                [u, v, q]
+            };
+            let t = self.alloc(t);
+            self.set_nbr(t, u, v, n);
+            self.set_nbr(n, v, u, t);
+            self.start[slot(u)] = t;
+            self.fresh.push(t);
+        }
+        for i in 0..self.boundary.len() {
+            let (_, v, _) = self.boundary[i];
+            let (t, tv) = (self.fresh[i], self.start[slot(v)]);
+            self.set_nbr(t, v, q, tv);
+            self.set_nbr(tv, q, v, t);
+        }
+        if let Some(&first) = self.fresh.first() {
+            self.last = self
+                .fresh
+                .iter()
+                .copied()
+                .find(|&t| self.tri[t as usize][2] != GHOST)
+                .unwrap_or(first);
+        }
+    }
+}
+
+/// For collinear a, b, p: p lies strictly between a and b.
+fn strictly_between(a: [i64; 2], b: [i64; 2], p: [i64; 2]) -> bool {
+    let d = |u: [i64; 2], v: [i64; 2], w: [i64; 2]| {
+        (v[0] - u[0]) as i128 * (w[0] - u[0]) as i128
+            + (v[1] - u[1]) as i128 * (w[1] - u[1]) as i128
+    };
+    d(a, b, p) > 0 && d(b, a, p) > 0
+}
+
+/// Points along the border of a `w`×`h` frame (continuous coordinates, so the corners
+/// are (0, 0), (w, 0), (w, h), (0, h)): each side split into `per_side` equal
+/// segments (at least 1), clockwise on screen from the top-left corner, each point
+/// once: 4·per_side points in all.
+pub fn border_points(w: usize, h: usize, per_side: usize) -> Vec<[f32; 2]> {
+    let n = per_side.max(1);
+    let (w, h) = (w as f64, h as f64);
+    let corners = [[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]];
+    let mut out = Vec::with_capacity(4 * n);
+    for s in 0..4 {
+        let (a, b) = (corners[s], corners[(s + 1) % 4]);
+        for i in 0..n {
+            let t = i as f64 / n as f64;
+            out.push([
+                (a[0] + (b[0] - a[0]) * t) as f32,
+                (a[1] + (b[1] - a[1]) * t) as f32,
+            ]);
+        }
+    }
+    out
+}
+
+/// Sub-pixel bits of the rasteriser's fixed-point vertices.
+const SUB: i64 = 8;
+const ONE: i64 = 1 << SUB;
+const HALF: i64 = ONE / 2;
+/// Vertices further than this from the origin (in pixels) disable their triangle.
+const MAX_COORD: f64 = 1.0e6;
+/// Bits of the bilinear weights.
+const WB: u32 = 11;
+const W: u32 = 1 << WB;
+
+/// One destination triangle ready to rasterise.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prepared {
+    /// Fixed-point vertices (1/256 px), positive orientation.
+    v: [[i64; 2]; 3],
+    /// 0 for top-left edges (pixel centres on them are inside), 1 otherwise.
+    bias: [i64; 3],
+    /// Output rows [y0, y1) whose centres it may cover.
+    y0: usize,
+    y1: usize,
+    /// Output pixel centre (px, py) → source sample position (pixel index units):
+    /// `sx = m0·px + m1·py + m2`, `sy = m3·px + m4·py + m5`.
+    m: [f64; 6],
+}
+
+impl Prepared {
+    /// Column bounds of the three edges at row `y`, to step down the rows.
+    #[inline]
+    fn edges(&self, y: usize) -> [EdgeWalk; 3] {
+        let yc = y as i64 * ONE + HALF;
+        [0, 1, 2].map(|k| {
+            let [xi, yi] = self.v[k];
+            let [xj, yj] = self.v[(k + 1) % 3];
+            let (dx, dy) = (xj - xi, yj - yi);
+            // E(x) = dx·(Y − yi) − dy·(X − xi) with X = 256·x + 128; inside: E ≥ bias,
+            // i.e. c − 256·dy·x ≥ 0.
+            let c = dx * (yc - yi) - dy * (HALF - xi) - self.bias[k];
+            EdgeWalk::new(c, ONE * dx, ONE * dy)
+        })
+    }
+
+    /// Columns [x0, x1) of row `y` whose pixel centres lie inside (reference for the
+    /// stepped version).
+    #[cfg(test)]
+    fn span(&self, y: usize, w: usize) -> (usize, usize) {
+        span_of(&self.edges(y), w)
+    }
+}
+
+/// `c − a·x ≥ 0` along the rows (c grows by `s` per row), as a bound on x kept exactly:
+/// `q = ⌊c / |a|⌋` with remainder `r` (for a = 0, `q = c`).
+#[derive(Clone, Copy, Debug)]
+struct EdgeWalk {
+    /// Sign of `a`: −1 gives x ≥ −q, +1 gives x ≤ q, 0 gives all or nothing (q ≥ 0).
+    kind: i64,
+    q: i64,
+    r: i64,
+    d: i64,
+    sq: i64,
+    sr: i64,
+}
+
+impl EdgeWalk {
+    #[inline]
+    fn new(c: i64, s: i64, a: i64) -> Self {
+        if a == 0 {
+            return EdgeWalk {
+                kind: 0,
+                q: c,
+                r: 0,
+                d: 1,
+                sq: s,
+                sr: 0,
+            };
+        }
+        let d = a.abs();
+        let (q, sq) = (floor_div(c, d), floor_div(s, d));
+        EdgeWalk {
+            kind: a.signum(),
+            q,
+            r: c - q * d,
+            d,
+            sq,
+            sr: s - sq * d,
+        }
+    }
+
+    #[inline]
+    fn step(&mut self) {
+        self.q += self.sq;
+        self.r += self.sr;
+        if self.r >= self.d {
+            self.r -= self.d;
+            self.q += 1;
+        }
+    }
+}
+
+/// Columns [x0, x1) inside all three edges (top-left rule in exact integers, so
+/// triangles sharing an edge neither overlap nor leave a gap), clipped to [0, w).
+#[inline]
+fn span_of(e: &[EdgeWalk; 3], w: usize) -> (usize, usize) {
+    let (mut lo, mut hi) = (0i64, w as i64 - 1);
+    for k in e {
+        match k.kind {
+            -1 => lo = lo.max(-k.q),
+            1 => hi = hi.min(k.q),
+            _ if k.q < 0 => return (0, 0),
+            _ => {}
+        }
+    }
+    if lo > hi {
+        (0, 0)
+    } else {
+        (lo as usize, hi as usize + 1)
+    }
+}
+
+/// ⌊n / d⌋ for d > 0 (|n| < 2^62): a float estimate corrected exactly, cheaper than
+/// an integer division on the hot path.
+#[inline]
+fn floor_div(n: i64, d: i64) -> i64 {
+    let mut q = (n as f64 / d as f64) as i64;
+    while q * d > n {
+        q -= 1;
+    }
+    while (q + 1) * d <= n {
+        q += 1;
+    }
+    q
+}
+
+/// A piecewise-affine warp prepared once from a source layout and its triangles.
+#[derive(Debug)]
+pub struct MeshWarp {
+    src: Vec<[f64; 2]>,
+    triangles: Vec<[u32; 3]>,
+    out_w: usize,
+    out_h: usize,
+    tris: Vec<Prepared>,
+    mask: Vec<u64>,
+}
+
+impl MeshWarp {
+    /// `src_points` are in the source frame's coordinates; `triangles` index them (and
+    /// the matching destination points given to [`MeshWarp::warp`]); the output is
+    /// `out_w`×`out_h` packed RGBA.
+    pub fn new(
+        src_points: &[[f32; 2]],
+        triangles: Vec<[u32; 3]>,
+        out_w: usize,
+        out_h: usize,
+    ) -> Self {
+        let words = out_w.div_ceil(64);
+        MeshWarp {
+            src: src_points.iter().map(|p| p.map(|v| v as f64)).collect(),
+            tris: Vec::with_capacity(triangles.len()),
+            triangles,
+            out_w,
+            out_h,
+            mask: vec![0; words * out_h],
+        }
+    }
+
+    pub fn triangles(&self) -> &[[u32; 3]] {
+        &self.triangles
+    }
+
+    pub fn out_size(&self) -> (usize, usize) {
+        (self.out_w, self.out_h)
+    }
+
+    /// Warps `src` so that each source point moves to the matching `dst_points` entry,
+    /// writing packed RGBA (alpha 255) into `out` (`out_w·out_h·4` bytes). Each output
+    /// triangle is sampled bilinearly from its source triangle; triangles with
+    /// non-finite, far-off (> 10⁶ px) or zero-area vertices are skipped; pixels no
+    /// triangle covers get the source pixel at the same position (clamped to the
+    /// source). Rows are split over `threads` scoped threads.
+    pub fn warp(
+        &mut self,
+        src: &FrameRef,
+        dst_points: &[[f32; 2]],
+        out: &mut [u8],
+        threads: usize,
+    ) {
+        assert_eq!(dst_points.len(), self.src.len(), "destination point count");
+        assert_eq!(out.len(), self.out_w * self.out_h * 4, "output buffer size");
+        if out.is_empty() {
+            return;
+        }
+        if src.width == 0 || src.height == 0 {
+            for px in out.chunks_exact_mut(4) {
+                px.copy_from_slice(&[0, 0, 0, 255]);
+            }
+            return;
+        }
+        self.prepare(dst_points);
+        let job = Job {
+            tris: &self.tris,
+            w: self.out_w,
+            words: self.out_w.div_ceil(64),
+            threads: threads.clamp(1, self.out_h),
+        };
+        let mask = &mut self.mask[..];
+        let max = (src.width - 1, src.height - 1);
+        let (data, stride) = (src.planes[0].data, src.planes[0].stride);
+        match src.format {
+            PixelFormat::Rgb => job.run(&Packed::<3, false> { data, stride, max }, out, mask),
+            PixelFormat::Bgr => job.run(&Packed::<3, true> { data, stride, max }, out, mask),
+            PixelFormat::Rgba | PixelFormat::Rgbx => {
+                job.run(&Packed::<4, false> { data, stride, max }, out, mask)
+            }
+            PixelFormat::Bgra | PixelFormat::Bgrx => {
+                job.run(&Packed::<4, true> { data, stride, max }, out, mask)
+            }
+            PixelFormat::I420 | PixelFormat::Nv12 => job.run(&Yuv { f: *src, max }, out, mask),
+        }
+    }
+
+    fn prepare(&mut self, dst: &[[f32; 2]]) {
+        self.tris.clear();
+        let n = self.src.len();
+        let (w, h) = (self.out_w as i64, self.out_h as i64);
+        'tri: for t in &self.triangles {
+            if t.iter().any(|&i| i as usize >= n) {
+                continue;
+            }
+            let d = t.map(|i| dst[i as usize].map(|v| v as f64));
+            let s = t.map(|i| self.src[i as usize]);
+            let mut v = [[0i64; 2]; 3];
+            for k in 0..3 {
+                for c in 0..2 {
+                    let x = d[k][c];
+                    if !x.is_finite() || x.abs() > MAX_COORD || !s[k][c].is_finite() {
+                        continue 'tri;
+                    }
+                    v[k][c] = (x * ONE as f64).round() as i64;
+                }
+            }
+            let area = orient(v[0], v[1], v[2]);
+            if area == 0 {
+                continue;
+            }
+            if area < 0 {
+                v.swap(1, 2);
+            }
+            let (ymin, ymax) = (
+                v.iter().map(|p| p[1]).min().unwrap_or(0),
+                v.iter().map(|p| p[1]).max().unwrap_or(0),
+            );
+            let (xmin, xmax) = (
+                v.iter().map(|p| p[0]).min().unwrap_or(0),
+                v.iter().map(|p| p[0]).max().unwrap_or(0),
+            );
+            let y0 = (-floor_div(HALF - ymin, ONE)).max(0);
+            let y1 = ((ymax - HALF).div_euclid(ONE) + 1).min(h);
+            if y0 >= y1 || xmax < HALF || xmin > (w - 1) * ONE + HALF {
+                continue;
+            }
+            let Some(m) = affine(d, s) else {
+                continue;
+            };
+            let mut bias = [0i64; 3];
+            for (k, b) in bias.iter_mut().enumerate() {
+                let (dx, dy) = (v[(k + 1) % 3][0] - v[k][0], v[(k + 1) % 3][1] - v[k][1]);
+                *b = if dy < 0 || (dy == 0 && dx > 0) { 0 } else { 1 };
+            }
+            self.tris.push(Prepared {
+                v,
+                bias,
+                y0: y0 as usize,
+                y1: y1 as usize,
+                m,
+            });
+        }
+    }
+}
+
+/// The affine map taking triangle `d` onto triangle `s` (continuous coordinates),
+/// expressed from output pixel centres to source pixel indices (−0.5 folded in).
+fn affine(d: [[f64; 2]; 3], s: [[f64; 2]; 3]) -> Option<[f64; 6]> {
+    let (e1, e2) = (
+        [d[1][0] - d[0][0], d[1][1] - d[0][1]],
+        [d[2][0] - d[0][0], d[2][1] - d[0][1]],
+    );
+    let (f1, f2) = (
+        [s[1][0] - s[0][0], s[1][1] - s[0][1]],
+        [s[2][0] - s[0][0], s[2][1] - s[0][1]],
+    );
+    let det = e1[0] * e2[1] - e1[1] * e2[0];
+    if det == 0.0 || !det.is_finite() {
+        return None;
+    }
+    let a = (f1[0] * e2[1] - f2[0] * e1[1]) / det;
+    let b = (f2[0] * e1[0] - f1[0] * e2[0]) / det;
+    let c = (f1[1] * e2[1] - f2[1] * e1[1]) / det;
+    let e = (f2[1] * e1[0] - f1[1] * e2[0]) / det;
+    let m = [
+        a,
+        b,
+        s[0][0] - a * d[0][0] - b * d[0][1] - 0.5,
+        c,
+        e,
+        s[0][1] - c * d[0][0] - e * d[0][1] - 0.5,
+    ];
+    m.iter().all(|v| v.is_finite()).then_some(m)
+}
+
+/// Bilinear RGB of a source frame in fixed point. Weights have 11 bits, rounded to
+/// nearest, which snaps positions within 1/4096 px of a pixel onto it exactly.
+trait Sampler: Sync {
+    /// Largest column and row index.
+    fn max_xy(&self) -> (usize, usize);
+
+    /// RGB from taps (x0, x1 = x0 or x0 + 1, weight of x1) and the same for rows.
+    fn px(&self, x: (usize, usize, i32), y: (usize, usize, i32)) -> [u8; 3];
+
+    /// `px` for taps known to be inside: x1 = x0 + 1 ≤ max x, y1 = y0 + 1 ≤ max y.
+    #[inline(always)]
+    fn px_inner(&self, x0: usize, wx: i32, y0: usize, wy: i32) -> [u8; 3] {
+        self.px((x0, x0 + 1, wx), (y0, y0 + 1, wy))
+    }
+
+    /// RGB at a sample position in pixel-index units, clamped to the frame.
+    #[inline(always)]
+    fn at(&self, sx: f64, sy: f64) -> [u8; 3] {
+        let (xm, ym) = self.max_xy();
+        self.px(taps(sx, xm), taps(sy, ym))
+    }
+}
+
+/// Fixed-point taps of one coordinate (f64 path).
+#[inline(always)]
+fn taps(s: f64, max: usize) -> (usize, usize, i32) {
+    // Non-negative after the clamp, so the cast truncates = floors.
+    let f = (s.max(0.0).min(max as f64) * W as f64 + 0.5) as u32;
+    tap_split(f as usize, max)
+}
+
+/// Splits an 11-bit fixed-point position into taps.
+#[inline(always)]
+fn tap_split(f: usize, max: usize) -> (usize, usize, i32) {
+    let i0 = f >> WB;
+    (
+        i0,
+        if i0 < max { i0 + 1 } else { i0 },
+        (f & (W as usize - 1)) as i32,
+    )
+}
+
+/// Bilinear blend of four samples with 11-bit weights, rounded to nearest; equals
+/// `(p00·(W−wx)(W−wy) + p01·wx(W−wy) + p10·(W−wx)wy + p11·wx·wy + W²/2) / W²`.
+#[inline(always)]
+fn lerp2(p00: u8, p01: u8, p10: u8, p11: u8, wx: i32, wy: i32) -> u8 {
+    let (p00, p01, p10, p11) = (p00 as i32, p01 as i32, p10 as i32, p11 as i32);
+    let top = (p00 << WB) + (p01 - p00) * wx;
+    let bot = (p10 << WB) + (p11 - p10) * wx;
+    (((top << WB) + (bot - top) * wy + (1 << (2 * WB - 1))) >> (2 * WB)) as u8
+}
+
+/// Fills `row` (packed RGBA) with samples at (sx, sy) + i·(dx, dy), stepping in 32.32
+/// fixed point (drift over a 2^20-pixel span stays below 2^-12 px).
+#[inline(always)]
+fn fill_span<S: Sampler>(s: &S, row: &mut [u8], sx: f64, sy: f64, dx: f64, dy: f64) {
+    const LIM: f64 = (1u64 << 28) as f64;
+    const F: f64 = (1u64 << 32) as f64;
+    let last = (row.len() / 4).saturating_sub(1) as f64;
+    let (ex, ey) = (sx + dx * last, sy + dy * last);
+    if !(sx.abs() < LIM && sy.abs() < LIM && ex.abs() < LIM && ey.abs() < LIM) {
+        for (i, p) in row.chunks_exact_mut(4).enumerate() {
+            let fi = i as f64;
+            let [r, g, b] = s.at(sx + dx * fi, sy + dy * fi);
+            p.copy_from_slice(&[r, g, b, 255]);
+        }
+        return;
+    }
+    let (xm, ym) = s.max_xy();
+    let (mut x, mut y) = ((sx * F) as i64, (sy * F) as i64);
+    let (stx, sty) = ((dx * F) as i64, (dy * F) as i64);
+    const R: i64 = 1 << (31 - WB);
+    const MASK: usize = W as usize - 1;
+    // Every position at least 1/1000 px inside the last column/row: no clamping, and
+    // the second tap always exists.
+    let inner = |a: f64, b: f64, max: usize| a.min(b) >= 0.0 && a.max(b) <= max as f64 - 1e-3;
+    if inner(sx, ex, xm) && inner(sy, ey, ym) {
+        for p in row.chunks_exact_mut(4) {
+            let fx = ((x + R) >> (32 - WB)) as usize;
+            let fy = ((y + R) >> (32 - WB)) as usize;
+            let [r, g, b] = s.px_inner(fx >> WB, (fx & MASK) as i32, fy >> WB, (fy & MASK) as i32);
+            p.copy_from_slice(&[r, g, b, 255]);
+            x += stx;
+            y += sty;
+        }
+        return;
+    }
+    let (xmax, ymax) = ((xm as i64) << 32, (ym as i64) << 32);
+    for p in row.chunks_exact_mut(4) {
+        let fx = ((x.clamp(0, xmax) + R) >> (32 - WB)) as usize;
+        let fy = ((y.clamp(0, ymax) + R) >> (32 - WB)) as usize;
+        let [r, g, b] = s.px(tap_split(fx, xm), tap_split(fy, ym));
+        p.copy_from_slice(&[r, g, b, 255]);
+        x += stx;
+        y += sty;
+    }
+}
+
+/// Packed 8-bit RGB-like layouts: `BPP` bytes per pixel, blue first when `BGR`.
+struct Packed<'a, const BPP: usize, const BGR: bool> {
+    data: &'a [u8],
+    stride: usize,
+    max: (usize, usize),
+}
+
+impl<const BPP: usize, const BGR: bool> Packed<'_, BPP, BGR> {
+    /// Byte offset of red in a pixel (blue is at 2 − RED).
+    const RED: usize = if BGR { 2 } else { 0 };
+}
+
+impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
+    #[inline(always)]
+    fn max_xy(&self) -> (usize, usize) {
+        self.max
+    }
+
+    #[inline(always)]
+    fn px(&self, (x0, x1, wx): (usize, usize, i32), (y0, y1, wy): (usize, usize, i32)) -> [u8; 3] {
+        let d = self.data;
+        let (r0, r1) = (y0 * self.stride, y1 * self.stride);
+        let (c0, c1) = (x0 * BPP, x1 * BPP);
+        let get = |i: usize| -> [u8; 3] {
+            let q = &d[i..i + 3];
+            [q[0], q[1], q[2]]
+        };
+        let (a, b, c, e) = (get(r0 + c0), get(r0 + c1), get(r1 + c0), get(r1 + c1));
+        // Explicit per channel: `array::map` is not reliably inlined here.
+        let ch = |k: usize| lerp2(a[k], b[k], c[k], e[k], wx, wy);
+        let (r, g, b) = (ch(Self::RED), ch(1), ch(2 - Self::RED));
+        [r, g, b]
+    }
+
+    #[inline(always)]
+    fn px_inner(&self, x0: usize, wx: i32, y0: usize, wy: i32) -> [u8; 3] {
+        // Both taps of a row in one slice: one bounds check per row.
+        let i = y0 * self.stride + x0 * BPP;
+        let top = &self.data[i..i + 2 * BPP];
+        let bot = &self.data[i + self.stride..i + self.stride + 2 * BPP];
+        let ch = |k: usize| lerp2(top[k], top[BPP + k], bot[k], bot[BPP + k], wx, wy);
+        let (r, g, b) = (ch(Self::RED), ch(1), ch(2 - Self::RED));
+        [r, g, b]
+    }
+}
+
+/// I420 / NV12: luma bilinear, chroma from the nearest luma tap's 2×2 block (as in
+/// [`crate::resample`]), converted like [`FrameRef::rgb`].
+struct Yuv<'a> {
+    f: FrameRef<'a>,
+    max: (usize, usize),
+}
+
+impl Sampler for Yuv<'_> {
+    #[inline(always)]
+    fn max_xy(&self) -> (usize, usize) {
+        self.max
+    }
+
+    #[inline(always)]
+    fn px(&self, (x0, x1, wx): (usize, usize, i32), (y0, y1, wy): (usize, usize, i32)) -> [u8; 3] {
+        let p = &self.f.planes[0];
+        let g = |y: usize, x: usize| p.data[y * p.stride + x];
+        let yv = lerp2(g(y0, x0), g(y0, x1), g(y1, x0), g(y1, x1), wx, wy);
+        let half = W as i32 / 2;
+        let xc = if wx < half { x0 } else { x1 } / 2;
+        let yc = if wy < half { y0 } else { y1 } / 2;
+        debug_assert!(matches!(
+            self.f.format,
+            PixelFormat::I420 | PixelFormat::Nv12
+        ));
+        let (u, v) = self.f.chroma(xc, yc);
+        let [r, g, b] = yuv_to_rgb(yv as f32, u as f32, v as f32);
+        let q = |c: f32| c.clamp(0.0, 255.0) as u8;
+        [q(r), q(g), q(b)]
+    }
+}
+
+/// What every band of rows needs.
+struct Job<'a> {
+    tris: &'a [Prepared],
+    w: usize,
+    words: usize,
+    threads: usize,
+}
+
+impl Job<'_> {
+    fn run<S: Sampler>(&self, s: &S, out: &mut [u8], mask: &mut [u64]) {
+        let h = out.len() / (self.w * 4);
+        let band = h.div_ceil(self.threads);
+        if self.threads == 1 {
+            self.band(s, out, mask, 0);
+            return;
+        }
+        std::thread::scope(|scope| {
+            let mut bands = out
+                .chunks_mut(band * self.w * 4)
+                .zip(mask.chunks_mut(band * self.words))
+                .enumerate();
+            let first = bands.next();
+            for (i, (o, m)) in bands {
+                scope.spawn(move || self.band(s, o, m, i * band));
+            }
+            if let Some((_, (o, m))) = first {
+                self.band(s, o, m, 0);
+            }
+        });
+    }
+
+    /// Renders output rows [y_start, y_start + out.len() / (4·w)).
+    fn band<S: Sampler>(&self, s: &S, out: &mut [u8], mask: &mut [u64], y_start: usize) {
+        let (w, words) = (self.w, self.words);
+        let rows = out.len() / (w * 4);
+        let y_end = y_start + rows;
+        let mask = &mut mask[..rows * words];
+        mask.fill(0);
+        for t in self.tris {
+            let m = &t.m;
+            let (ya, yb) = (t.y0.max(y_start), t.y1.min(y_end));
+            if ya >= yb {
+                continue;
+            }
+            let mut edges = t.edges(ya);
+            for y in ya..yb {
+                let (xa, xb) = span_of(&edges, w);
+                edges.iter_mut().for_each(EdgeWalk::step);
+                if xa >= xb {
+                    continue;
+                }
+                let r = y - y_start;
+                let (px, py) = (xa as f64 + 0.5, y as f64 + 0.5);
+                let bx = m[0] * px + m[1] * py + m[2];
+                let by = m[3] * px + m[4] * py + m[5];
+                let row = &mut out[(r * w + xa) * 4..(r * w + xb) * 4];
+                fill_span(s, row, bx, by, m[0], m[3]);
+                set_bits(&mut mask[r * words..(r + 1) * words], xa, xb);
+            }
+        }
+        // Pixels no triangle covered: the source pixel at the same position.
+        for r in 0..rows {
+            let y = (y_start + r) as f64;
+            for (wi, &word) in mask[r * words..(r + 1) * words].iter().enumerate() {
+                let mut free = !word;
+                while free != 0 {
+                    let x = wi * 64 + free.trailing_zeros() as usize;
+                    if x >= w {
+                        break;
+                    }
+                    free &= free - 1;
+                    let [cr, cg, cb] = s.at(x as f64, y);
+                    out[(r * w + x) * 4..(r * w + x + 1) * 4].copy_from_slice(&[cr, cg, cb, 255]);
+                }
+            }
+        }
+    }
+}
+
+/// Sets bits [a, b) of a row mask.
+fn set_bits(row: &mut [u64], a: usize, b: usize) {
+    let (mut i, end) = (a, b);
+    while i < end {
+        let (wi, bit) = (i / 64, i % 64);
+        let n = (end - i).min(64 - bit);
+        let bits = if n == 64 {
+            !0
+        } else {
+            ((1u64 << n) - 1) << bit
+        };
+        row[wi] |= bits;
+        i += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Plane;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    fn area(p: &[[f32; 2]], t: [u32; 3]) -> f64 {
+        let [a, b, c] = t.map(|i| p[i as usize].map(|v| v as f64));
+        (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    }
+
+    /// Andrew's monotone chain; returns the hull area (f64) and its vertex count
+    /// including collinear boundary points.
+    fn hull_area(p: &[[f32; 2]]) -> f64 {
+        let mut v: Vec<[f64; 2]> = p.iter().map(|q| q.map(|x| x as f64)).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v.dedup();
+        let cross = |o: [f64; 2], a: [f64; 2], b: [f64; 2]| {
+            (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+        };
+        let mut h: Vec<[f64; 2]> = Vec::new();
+        for pass in 0..2 {
+            let start = h.len();
+            let it: Box<dyn Iterator<Item = &[f64; 2]>> = if pass == 0 {
+                Box::new(v.iter())
+            } else {
+                Box::new(v.iter().rev())
+            };
+            for &q in it {
+                while h.len() >= start + 2 && cross(h[h.len() - 2], h[h.len() - 1], q) <= 0.0 {
+                    h.pop();
+                }
+                h.push(q);
+            }
+            h.pop();
+        }
+        let n = h.len();
+        (0..n)
+            .map(|i| {
+                let (a, b) = (h[i], h[(i + 1) % n]);
+                a[0] * b[1] - a[1] * b[0]
+            })
+            .sum::<f64>()
+            / 2.0
+    }
+
+    #[test]
+    fn grid_triangulation_count_and_orientation() {
+        for (n, step, off) in [
+            (2usize, 1.0f32, 0.0f32),
+            (5, 1.0, 0.0),
+            (10, 7.5, 3.25),
+            (21, 0.5, -4.0),
+        ] {
+            let pts: Vec<[f32; 2]> = (0..n * n)
+                .map(|i| [(i % n) as f32 * step + off, (i / n) as f32 * step + off])
+                .collect();
+            let t = delaunay(&pts);
+            assert_eq!(t.len(), 2 * (n - 1) * (n - 1), "n = {n}");
+            check_triangulation(&pts, &t);
+            let mut total = 0.0;
+            for &tri in &t {
+                let a = area(&pts, tri);
+                assert!(a > 0.0, "{tri:?}");
+                total += a / 2.0;
+            }
+            let side = (n - 1) as f64 * step as f64;
+            assert!((total - side * side).abs() < 1e-6 * side * side);
+        }
+    }
+
+    #[test]
+    fn random_points_are_delaunay_and_cover_the_hull() {
+        let mut rng = Lcg(12345);
+        let pts: Vec<[f32; 2]> = (0..400)
+            .map(|_| [rng.next() * 512.0, rng.next() * 384.0])
+            .collect();
+        let t = delaunay(&pts);
+        assert_eq!(t, delaunay(&pts), "deterministic");
+        check_triangulation(&pts, &t);
+        let mut total = 0.0;
+        for &tri in &t {
+            let a = area(&pts, tri);
+            assert!(a > 0.0, "{tri:?}");
+            total += a / 2.0;
+            // Empty circumcircle: no point strictly inside (relative tolerance).
+            let [p0, p1, p2] = tri.map(|i| pts[i as usize].map(|v| v as f64));
+            let d =
+                2.0 * (p0[0] * (p1[1] - p2[1]) + p1[0] * (p2[1] - p0[1]) + p2[0] * (p0[1] - p1[1]));
+            let sq = |p: [f64; 2]| p[0] * p[0] + p[1] * p[1];
+            let ux =
+                (sq(p0) * (p1[1] - p2[1]) + sq(p1) * (p2[1] - p0[1]) + sq(p2) * (p0[1] - p1[1]))
+                    / d;
+            let uy =
+                (sq(p0) * (p2[0] - p1[0]) + sq(p1) * (p0[0] - p2[0]) + sq(p2) * (p1[0] - p0[0]))
+                    / d;
+            let r2 = (p0[0] - ux).powi(2) + (p0[1] - uy).powi(2);
+            for (i, q) in pts.iter().enumerate() {
+                if tri.contains(&(i as u32)) {
+                    continue;
+                }
+                let d2 = (q[0] as f64 - ux).powi(2) + (q[1] as f64 - uy).powi(2);
+                assert!(
+                    d2 >= r2 * (1.0 - 1e-9),
+                    "point {i} inside circle of {tri:?}"
+                );
+            }
+        }
+        let hull = hull_area(&pts);
+        assert!((total - hull).abs() < 1e-6 * hull, "{total} vs {hull}");
+        // Euler: 2n − h − 2 triangles; random points have no collinear hull points.
+        assert!(
+            t.len() > 2 * 400 - 40 && t.len() <= 2 * 400 - 5,
+            "{}",
+            t.len()
+        );
+    }
+
+    /// Every directed edge at most once (so no two triangles overlap along an edge) and
+    /// the areas add up to the convex hull's.
+    fn check_triangulation(pts: &[[f32; 2]], t: &[[u32; 3]]) {
+        let mut edges = std::collections::HashSet::new();
+        let mut total = 0.0;
+        for &tri in t {
+            let a = area(pts, tri);
+            assert!(a > 0.0, "{tri:?}");
+            total += a / 2.0;
+            for k in 0..3 {
+                assert!(edges.insert((tri[k], tri[(k + 1) % 3])), "{tri:?}");
+            }
+        }
+        let hull = hull_area(pts);
+        assert!(
+            (total - hull).abs() <= 1e-9 * hull.max(1.0),
+            "{total} vs {hull}"
+        );
+    }
+
+    #[test]
+    fn lattice_points_with_duplicates_and_cocircles() {
+        // Small integer lattices: many duplicates, collinear and cocircular points.
+        for seed in 0..40 {
+            let mut rng = Lcg(seed);
+            let n = 3 + (rng.next() * 60.0) as usize;
+            let side = 2.0 + (rng.next() * 8.0).floor();
+            let pts: Vec<[f32; 2]> = (0..n)
+                .map(|_| [(rng.next() * side).floor(), (rng.next() * side).floor()])
+                .collect();
+            let t = delaunay(&pts);
+            check_triangulation(&pts, &t);
+            for &tri in &t {
+                let [a, b, c] = tri.map(|i| pts[i as usize].map(|v| v as i64));
+                for q in &pts {
+                    let q = q.map(|v| v as i64);
+                    assert!(incircle(a, b, c, q) <= 0, "seed {seed}: {tri:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        assert!(delaunay(&[]).is_empty());
+        assert!(delaunay(&[[0.0, 0.0], [1.0, 1.0]]).is_empty());
+        let line: Vec<[f32; 2]> = (0..20).map(|i| [i as f32, 2.0 * i as f32]).collect();
+        assert!(delaunay(&line).is_empty());
+        assert!(delaunay(&[[3.0, 3.0]; 10]).is_empty());
+        // A line plus one point off it: a fan of n − 1 triangles.
+        let mut fan = line.clone();
+        fan.push([10.0, 0.0]);
+        assert_eq!(delaunay(&fan).len(), 19);
+        // Duplicates and non-finite points are skipped; the rest triangulates.
+        let pts = vec![
+            [0.0, 0.0],
+            [f32::NAN, 1.0],
+            [4.0, 0.0],
+            [0.0, 0.0],
+            [4.0, 4.0],
+            [f32::INFINITY, 0.0],
+            [0.0, 4.0],
+            [4.0, 4.0],
+            [2.0, 2.0],
+        ];
+        let t = delaunay(&pts);
+        assert_eq!(t.len(), 4);
+        for tri in &t {
+            assert!(tri.iter().all(|&i| [0, 2, 4, 6, 8].contains(&i)), "{tri:?}");
+            assert!(area(&pts, *tri) > 0.0);
+        }
+        // Collinear points starting the list, then a spread.
+        let mut pts: Vec<[f32; 2]> = (0..5).map(|i| [i as f32, 0.0]).collect();
+        pts.extend([[2.0, 3.0], [1.0, -2.0], [5.0, 5.0]]);
+        let t = delaunay(&pts);
+        let total: f64 = t.iter().map(|&tri| area(&pts, tri) / 2.0).sum();
+        assert!((total - hull_area(&pts)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn border_points_ring_the_frame() {
+        let b = border_points(40, 30, 4);
+        assert_eq!(b.len(), 16);
+        for c in [[0.0, 0.0], [40.0, 0.0], [40.0, 30.0], [0.0, 30.0]] {
+            assert!(b.contains(&c), "{c:?}");
+        }
+        assert_eq!(b[1], [10.0, 0.0]);
+        assert_eq!(b[5], [40.0, 7.5]);
+        assert_eq!(border_points(8, 8, 0).len(), 4);
+    }
+
+    /// A textured RGB test image (gradient plus noise).
+    fn image(w: usize, h: usize, seed: u64) -> Vec<u8> {
+        let mut rng = Lcg(seed);
+        let mut v = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let n = (rng.next() * 60.0) as usize;
+                v.extend_from_slice(&[
+                    ((x * 255) / w.max(1)) as u8,
+                    ((y * 255) / h.max(1)) as u8,
+                    ((x * 7 + y * 13 + n) % 256) as u8,
+                ]);
+            }
+        }
+        v
+    }
+
+    /// Face-like landmarks inside the frame plus the border points.
+    fn layout(w: usize, h: usize, n: usize, seed: u64) -> Vec<[f32; 2]> {
+        let mut rng = Lcg(seed);
+        let mut p: Vec<[f32; 2]> = (0..n)
+            .map(|_| {
+                [
+                    w as f32 * (0.2 + 0.6 * rng.next()),
+                    h as f32 * (0.15 + 0.7 * rng.next()),
+                ]
+            })
+            .collect();
+        p.extend(border_points(w, h, 6));
+        p
+    }
+
+    fn rgba_of(f: &FrameRef) -> Vec<u8> {
+        let mut v = Vec::with_capacity(f.width * f.height * 4);
+        for y in 0..f.height {
+            for x in 0..f.width {
+                v.extend_from_slice(&f.rgb(x, y));
+                v.push(255);
+            }
+        }
+        v
+    }
+
+    /// Re-packs an RGB image into `fmt` with a padded stride (YUV through `put`).
+    fn convert(rgb: &[u8], w: usize, h: usize, fmt: PixelFormat) -> (Vec<u8>, [usize; 3]) {
+        match fmt.packed_layout() {
+            Some((bpp, o)) => {
+                let stride = w * bpp + 5;
+                let mut d = vec![0u8; stride * h];
+                for y in 0..h {
+                    for x in 0..w {
+                        for c in 0..3 {
+                            d[y * stride + x * bpp + o[c]] = rgb[(y * w + x) * 3 + c];
+                        }
+                    }
+                }
+                (d, [stride, 0, 0])
+            }
+            None => {
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                let strides = if fmt == PixelFormat::I420 {
+                    [w, cw, cw]
+                } else {
+                    [w, 2 * cw, 0]
+                };
+                let sizes = [strides[0] * h, strides[1] * ch, strides[2] * ch];
+                let mut d = vec![0u8; sizes.iter().sum()];
+                {
+                    let (a, rest) = d.split_at_mut(sizes[0]);
+                    let (b, c) = rest.split_at_mut(sizes[1]);
+                    let mut f = crate::frame::FrameMut::new(
+                        fmt,
+                        w,
+                        h,
+                        [(a, strides[0]), (b, strides[1]), (c, strides[2])],
+                    )
+                    .unwrap();
+                    for y in 0..h {
+                        for x in 0..w {
+                            let i = (y * w + x) * 3;
+                            f.put(x as i64, y as i64, [rgb[i], rgb[i + 1], rgb[i + 2]]);
+                        }
+                    }
+                }
+                (d, strides)
+            }
+        }
+    }
+
+    fn frame<'a>(
+        d: &'a [u8],
+        strides: [usize; 3],
+        w: usize,
+        h: usize,
+        fmt: PixelFormat,
+    ) -> FrameRef<'a> {
+        let ch = h.div_ceil(2);
+        let mut planes = [Plane {
+            data: &[],
+            stride: 0,
+        }; 3];
+        let lens = match fmt.n_planes() {
+            1 => [d.len(), 0, 0],
+            _ => [strides[0] * h, strides[1] * ch, strides[2] * ch],
+        };
+        let mut off = 0;
+        for i in 0..fmt.n_planes() {
+            planes[i] = Plane {
+                data: &d[off..off + lens[i]],
+                stride: strides[i],
+            };
+            off += lens[i];
+        }
+        FrameRef::new(fmt, w, h, planes).unwrap()
+    }
+
+    fn run(src: &FrameRef, sp: &[[f32; 2]], dp: &[[f32; 2]], threads: usize) -> Vec<u8> {
+        let mut mw = MeshWarp::new(sp, delaunay(sp), src.width, src.height);
+        let mut out = vec![0u8; src.width * src.height * 4];
+        mw.warp(src, dp, &mut out, threads);
+        out
+    }
+
+    #[test]
+    fn identity_reproduces_every_format_exactly() {
+        use PixelFormat::*;
+        let (w, h) = (61, 47);
+        let rgb = image(w, h, 7);
+        let pts = layout(w, h, 120, 3);
+        for fmt in [Rgb, Bgr, Rgba, Bgra, Bgrx, Rgbx, I420, Nv12] {
+            let (d, strides) = convert(&rgb, w, h, fmt);
+            let f = frame(&d, strides, w, h, fmt);
+            let out = run(&f, &pts, &pts, 1);
+            assert!(out == rgba_of(&f), "{fmt:?}");
+        }
+    }
+
+    #[test]
+    fn integer_translation_shifts_exactly() {
+        let (w, h) = (64, 48);
+        let rgb = image(w, h, 11);
+        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        let sp = layout(w, h, 80, 5);
+        let dp: Vec<[f32; 2]> = sp.iter().map(|p| [p[0] + 3.0, p[1] + 2.0]).collect();
+        let out = run(&f, &sp, &dp, 1);
+        for y in 0..h {
+            for x in 0..w {
+                // Inside the moved frame: shifted content; outside: the source itself.
+                let (sx, sy) = if x >= 3 && y >= 2 {
+                    (x - 3, y - 2)
+                } else {
+                    (x, y)
+                };
+                let want = f.rgb(sx, sy);
+                assert_eq!(
+                    &out[(y * w + x) * 4..][..4],
+                    &[want[0], want[1], want[2], 255],
+                    "({x}, {y})"
+                );
+            }
+        }
+    }
+
+    /// Bilinear sample of channel `c` of an RGB image at pixel-index position (sx, sy),
+    /// clamped to the image, rounded.
+    fn direct(rgb: &[u8], w: usize, h: usize, sx: f64, sy: f64, c: usize) -> f64 {
+        let (sx, sy) = (sx.clamp(0.0, (w - 1) as f64), sy.clamp(0.0, (h - 1) as f64));
+        let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+        let g = |xx: usize, yy: usize| rgb[(yy * w + xx) * 3 + c] as f64;
+        let top = g(x0, y0) * (1.0 - fx) + g(x1, y0) * fx;
+        let bot = g(x0, y1) * (1.0 - fx) + g(x1, y1) * fx;
+        (top * (1.0 - fy) + bot * fy).round()
+    }
+
+    #[test]
+    fn rotation_matches_direct_bilinear() {
+        let (w, h) = (80, 64);
+        let rgb = image(w, h, 13);
+        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        let sp = layout(w, h, 150, 17);
+        let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+        let (sin, cos) = 10f64.to_radians().sin_cos();
+        let dp: Vec<[f32; 2]> = sp
+            .iter()
+            .map(|p| {
+                let (x, y) = (p[0] as f64 - cx, p[1] as f64 - cy);
+                [
+                    (cx + cos * x - sin * y) as f32,
+                    (cy + sin * x + cos * y) as f32,
+                ]
+            })
+            .collect();
+        let out = run(&f, &sp, &dp, 1);
+        let mut checked = 0;
+        for y in 0..h {
+            for x in 0..w {
+                // Inverse rotation of the output pixel centre, in source pixel indices.
+                let (px, py) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+                let sx = cx + cos * px + sin * py - 0.5;
+                let sy = cy - sin * px + cos * py - 0.5;
+                if sx < 2.0 || sy < 2.0 || sx > w as f64 - 3.0 || sy > h as f64 - 3.0 {
+                    continue;
+                }
+                for c in 0..3 {
+                    let want = direct(&rgb, w, h, sx, sy, c);
+                    let got = out[(y * w + x) * 4 + c] as f64;
+                    assert!(
+                        (got - want).abs() <= 1.0,
+                        "({x}, {y}) c{c}: {got} vs {want}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > w * h / 2, "{checked}");
+    }
+
+    #[test]
+    fn threads_give_identical_bytes() {
+        let (w, h) = (97, 75);
+        let rgb = image(w, h, 19);
+        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        let sp = layout(w, h, 200, 23);
+        let mut rng = Lcg(29);
+        let dp: Vec<[f32; 2]> = sp
+            .iter()
+            .map(|p| {
+                [
+                    p[0] + 4.0 * (rng.next() - 0.5),
+                    p[1] + 4.0 * (rng.next() - 0.5),
+                ]
+            })
+            .collect();
+        let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
+        let mut outs = Vec::new();
+        for threads in [1, 2, 3, 8, 500, 0] {
+            let mut out = vec![0u8; w * h * 4];
+            mw.warp(&f, &dp, &mut out, threads);
+            outs.push(out);
+        }
+        for o in &outs[1..] {
+            assert!(*o == outs[0]);
+        }
+    }
+
+    #[test]
+    fn rasteriser_covers_each_pixel_once() {
+        // Vertices on pixel centres and pixel edges (the tie cases of the fill rule).
+        let (w, h) = (48, 40);
+        let mut sp: Vec<[f32; 2]> = Vec::new();
+        for j in 0..9 {
+            for i in 0..11 {
+                sp.push([
+                    2.5 + 4.0 * i as f32 + (j % 2) as f32 * 0.5,
+                    2.0 + 4.5 * j as f32,
+                ]);
+            }
+        }
+        sp.extend(border_points(w, h, 8));
+        let mut rng = Lcg(31);
+        let jitter: Vec<[f32; 2]> = sp
+            .iter()
+            .map(|p| {
+                let on_border = p[0] == 0.0 || p[1] == 0.0 || p[0] == w as f32 || p[1] == h as f32;
+                if on_border {
+                    *p
+                } else {
+                    [
+                        p[0] + (rng.next() - 0.5).round(),
+                        p[1] + (rng.next() - 0.5) * 0.5,
+                    ]
+                }
+            })
+            .collect();
+        for dp in [&sp, &jitter] {
+            let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
+            mw.prepare(dp);
+            let mut count = vec![0u32; w * h];
+            for t in &mw.tris {
+                let mut e = t.edges(t.y0);
+                for y in t.y0..t.y1 {
+                    let (a, b) = span_of(&e, w);
+                    // Stepping row by row stays exact.
+                    assert_eq!((a, b), t.span(y, w));
+                    e.iter_mut().for_each(EdgeWalk::step);
+                    for x in a..b {
+                        count[y * w + x] += 1;
+                    }
+                }
+            }
+            assert!(
+                count.iter().all(|&c| c == 1),
+                "{:?}",
+                count.iter().position(|&c| c != 1)
+            );
+        }
+    }
+
+    #[test]
+    fn degenerate_and_wild_points_do_not_panic() {
+        let (w, h) = (40, 30);
+        let rgb = image(w, h, 37);
+        let bgrx: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[2], p[1], p[0], 0]).collect();
+        let f = FrameRef::packed(PixelFormat::Bgrx, w, h, &bgrx).unwrap();
+        let sp = layout(w, h, 30, 41);
+        let n = sp.len();
+        let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
+        let mut out = vec![0u8; w * h * 4];
+        let cases: Vec<Vec<[f32; 2]>> = vec![
+            vec![[20.0, 15.0]; n],                                  // everything collapsed
+            sp.iter().map(|p| [p[0], 10.0 + 0.0 * p[1]]).collect(), // all on one line
+            {
+                let mut v = sp.clone();
+                v[0] = [1e9, -1e9];
+                v[1] = [5000.0, -3000.0];
+                v[2] = [f32::NAN, 3.0];
+                v[3] = [f32::INFINITY, f32::NEG_INFINITY];
+                v
+            },
+            sp.iter().map(|p| [p[0] * 1e4, p[1] * -1e4]).collect(),
+            sp.iter().map(|p| [p[1], p[0]]).collect(), // mesh folded over itself
+        ];
+        for dp in &cases {
+            mw.warp(&f, dp, &mut out, 2);
+            assert!(out.chunks(4).all(|p| p[3] == 255));
+        }
+        // Triangles untouched by the wild points still warp (here: identity).
+        let out_id = rgba_of(&f);
+        mw.warp(&f, &cases[2], &mut out, 1);
+        let same = out.iter().zip(&out_id).filter(|(a, b)| a == b).count();
+        assert!(same > out.len() / 2, "{same}");
+        // A zero-sized source and an empty output.
+        let empty = FrameRef::packed(PixelFormat::Rgb, 0, 0, &[]).unwrap();
+        mw.warp(&empty, &sp, &mut out, 1);
+        assert_eq!(&out[..4], &[0, 0, 0, 255]);
+        let mut none = MeshWarp::new(&sp, delaunay(&sp), 0, 0);
+        none.warp(&f, &sp, &mut [], 3);
+    }
+
+    #[test]
+    fn output_size_may_differ_from_source() {
+        let (w, h) = (32, 24);
+        let rgb = image(w, h, 43);
+        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        let sp = layout(w, h, 20, 47);
+        // Scale the layout ×2 into a 64×48 output: an upscale of the source.
+        let dp: Vec<[f32; 2]> = sp.iter().map(|p| [p[0] * 2.0, p[1] * 2.0]).collect();
+        let mut mw = MeshWarp::new(&sp, delaunay(&sp), 64, 48);
+        let mut out = vec![0u8; 64 * 48 * 4];
+        mw.warp(&f, &dp, &mut out, 2);
+        for y in 0..48 {
+            for x in 0..64 {
+                // Output centre (x + 0.5) ↔ source centre (x + 0.5) / 2.
+                let sx = (x as f64 + 0.5) / 2.0 - 0.5;
+                let sy = (y as f64 + 0.5) / 2.0 - 0.5;
+                for c in 0..3 {
+                    let want = direct(&rgb, w, h, sx, sy, c);
+                    let got = out[(y * 64 + x) * 4 + c] as f64;
+                    assert!(
+                        (got - want).abs() <= 1.0,
+                        "({x}, {y}) c{c}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
