@@ -14,6 +14,8 @@ pub mod landmarker;
 pub mod liveportrait;
 mod metas;
 mod motionextract;
+mod portraitanimate;
+pub mod source;
 pub mod video;
 
 pub use portrait_infer::{self as infer, Device};
@@ -26,6 +28,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     facedetect::register(plugin)?;
     faceoverlay::register(plugin)?;
     motionextract::register(plugin)?;
+    portraitanimate::register(plugin)?;
     Ok(())
 }
 

@@ -54,8 +54,17 @@ pub fn dot(f: &mut FrameMut, x: f32, y: f32, radius: i64, rgb: [u8; 3]) {
     }
 }
 
-/// Fills `poly` (even-odd rule, pixel centres) with `rgb` in a packed RGBA buffer.
-pub fn fill_polygon_rgba(out: &mut [u8], w: usize, h: usize, poly: &[[f32; 2]], rgb: [u8; 3]) {
+/// Fills `poly` (even-odd rule, pixel centres) with `rgb` blended at `alpha` (0..1)
+/// in a packed RGBA buffer.
+pub fn fill_polygon_rgba(
+    out: &mut [u8],
+    w: usize,
+    h: usize,
+    poly: &[[f32; 2]],
+    rgb: [u8; 3],
+    alpha: f32,
+) {
+    let a = alpha.clamp(0.0, 1.0);
     if poly.len() < 3 || poly.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
         return;
     }
@@ -91,7 +100,9 @@ pub fn fill_polygon_rgba(out: &mut [u8], w: usize, h: usize, poly: &[[f32; 2]], 
             for x in xa..xb.min(w) {
                 let o = (y * w + x) * 4;
                 if let Some(px) = out.get_mut(o..o + 3) {
-                    px.copy_from_slice(&rgb);
+                    for (p, c) in px.iter_mut().zip(rgb) {
+                        *p = (*p as f32 + (c as f32 - *p as f32) * a).round() as u8;
+                    }
                 }
             }
         }
@@ -176,6 +187,7 @@ mod tests {
             10,
             &[[2.0, 2.0], [8.0, 2.0], [8.0, 6.0], [2.0, 6.0]],
             [9, 9, 9],
+            1.0,
         );
         let lit = buf.chunks(4).filter(|p| p[0] == 9).count();
         assert_eq!(lit, 6 * 4);
@@ -187,7 +199,12 @@ mod tests {
             10,
             &[[f32::NAN, 0.0], [1.0, 1.0], [2.0, 0.0]],
             [1, 1, 1],
+            1.0,
         );
+        // Half alpha blends 9 towards 29.
+        let square = [[2.0, 2.0], [8.0, 2.0], [8.0, 6.0], [2.0, 6.0]];
+        fill_polygon_rgba(&mut buf, 10, 10, &square, [29, 29, 29], 0.5);
+        assert_eq!(buf[(3 * 10 + 3) * 4], 19);
     }
 
     #[test]

@@ -1,0 +1,484 @@
+//! portraitanimate: renders the source portrait moved by the driving face's motion
+//! meta (weight-free mesh backend: landmark mesh warp with the background pinned).
+
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use gst_base::subclass::prelude::*;
+use gst_portrait_meta::MotionMeta;
+use portrait_vision::pose;
+use portrait_vision::transfer::DrivingMotion;
+use portrait_vision::warp::MeshWarp;
+
+use crate::facedetect::DeviceProp;
+use crate::source::{self, Source};
+use crate::video;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "portraitanimate",
+        gst::DebugColorFlags::empty(),
+        Some("gst-portrait portrait animator"),
+    )
+});
+
+/// Frames the last pose is held when the driving face is lost, then the ease rate.
+const DEFAULT_HOLD_FRAMES: u32 = 10;
+const EASE_PER_FRAME: f32 = 0.15;
+
+/// Inner-lip contour (MediaPipe FaceMesh), painted as the mouth interior.
+const INNER_LIPS: [usize; 20] = [
+    78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
+];
+const MOUTH_RGB: [u8; 3] = [48, 18, 22];
+
+#[derive(Debug, Clone)]
+struct Settings {
+    source: Option<String>,
+    device: DeviceProp,
+    threads: u32,
+    hold_frames: u32,
+    mouth_interior: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            source: None,
+            device: DeviceProp::Auto,
+            threads: 0,
+            hold_frames: DEFAULT_HOLD_FRAMES,
+            mouth_interior: true,
+        }
+    }
+}
+
+struct Current {
+    source: Arc<Source>,
+    warp: MeshWarp,
+}
+
+struct State {
+    current: Current,
+    /// A source being prepared off the streaming thread (property change while running).
+    pending: Arc<Mutex<Option<Result<Source, String>>>>,
+    motion: DrivingMotion,
+    lost_frames: u32,
+    targets: Vec<[f32; 2]>,
+    in_info: Option<gst_video::VideoInfo>,
+}
+
+#[derive(Default)]
+pub struct PortraitAnimate {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for PortraitAnimate {
+    const NAME: &'static str = "GstPortraitAnimate";
+    type Type = super::PortraitAnimate;
+    type ParentType = gst_base::BaseTransform;
+}
+
+fn current_for(src: Source) -> Current {
+    let warp = MeshWarp::new(&src.points, src.triangles.clone(), src.width, src.height);
+    Current {
+        source: Arc::new(src),
+        warp,
+    }
+}
+
+impl ObjectImpl for PortraitAnimate {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let d = Settings::default();
+            vec![
+                glib::ParamSpecString::builder("source")
+                    .nick("Source portrait")
+                    .blurb("Image file of the portrait to animate (any format GStreamer decodes). Its face is found with the project's own models when the element starts. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("device", d.device)
+                    .nick("Device")
+                    .blurb("Where the source's face analysis runs: auto, cpu, cuda or tensorrt")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("Threads for the warp (0: one per core)")
+                    .maximum(64)
+                    .default_value(d.threads)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("hold-frames")
+                    .nick("Hold frames")
+                    .blurb("When the driving frame has no face, hold the last pose this many frames, then ease back to the neutral source")
+                    .maximum(100000)
+                    .default_value(d.hold_frames)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("mouth-interior")
+                    .nick("Mouth interior")
+                    .blurb("Paint a dark mouth interior where the driven mouth opens wider than the source's")
+                    .default_value(d.mouth_interior)
+                    .mutable_playing()
+                    .build(),
+            ]
+        });
+        PROPS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "source" => {
+                let path = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .filter(|p| !p.is_empty());
+                let (device, threads) = {
+                    let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+                    s.source = path.clone();
+                    (s.device, s.threads)
+                };
+                // Running: prepare the new portrait off the streaming thread, at the
+                // current output size.
+                let running = self
+                    .state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map(|st| {
+                        (
+                            st.pending.clone(),
+                            (st.current.source.width, st.current.source.height),
+                        )
+                    });
+                if let (Some((pending, size)), Some(path)) = (running, path) {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "preparing new source {path} in the background"
+                    );
+                    std::thread::spawn(move || {
+                        let r = source::prepare(
+                            std::path::Path::new(&path),
+                            device.into(),
+                            threads as usize,
+                            Some(size),
+                        );
+                        *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    });
+                }
+            }
+            _ => {
+                let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+                match pspec.name() {
+                    "device" => s.device = value.get().unwrap_or(s.device),
+                    "threads" => s.threads = value.get().unwrap_or(s.threads),
+                    "hold-frames" => s.hold_frames = value.get().unwrap_or(s.hold_frames),
+                    "mouth-interior" => s.mouth_interior = value.get().unwrap_or(s.mouth_interior),
+                    other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+                }
+            }
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "source" => s.source.to_value(),
+            "device" => s.device.to_value(),
+            "threads" => s.threads.to_value(),
+            "hold-frames" => s.hold_frames.to_value(),
+            "mouth-interior" => s.mouth_interior.to_value(),
+            _ => glib::Value::from_type(pspec.value_type()),
+        }
+    }
+}
+
+impl GstObjectImpl for PortraitAnimate {}
+
+impl ElementImpl for PortraitAnimate {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Portrait animator (gst-portrait)",
+                "Filter/Effect/Video",
+                "Renders the source portrait moved by the driving face's motion meta (from motionextract): head rotation, scale, position and expression, by warping the portrait's landmark mesh with the background pinned. Weight-free: needs no model download beyond the project's face models",
+                "gst-portrait developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let src_caps = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgba)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .expect("src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &video::raw_caps(),
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for PortraitAnimate {
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::NeverInPlace;
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let path = s.source.ok_or_else(|| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("portraitanimate: no source portrait: set the source property to an image file")
+            )
+        })?;
+        let src = source::prepare(
+            std::path::Path::new(&path),
+            s.device.into(),
+            s.threads as usize,
+            None,
+        )
+        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("portraitanimate: {}", e)))?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "source {} ready ({}×{})",
+            path,
+            src.width,
+            src.height
+        );
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
+            current: current_for(src),
+            pending: Default::default(),
+            motion: DrivingMotion::neutral(),
+            lost_frames: 0,
+            targets: Vec::new(),
+            in_info: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    fn transform_caps(
+        &self,
+        direction: gst::PadDirection,
+        caps: &gst::Caps,
+        filter: Option<&gst::Caps>,
+    ) -> Option<gst::Caps> {
+        let size = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|st| {
+                (
+                    st.current.source.width as i32,
+                    st.current.source.height as i32,
+                )
+            });
+        let mut out = gst::Caps::new_empty();
+        {
+            let out = out.get_mut()?;
+            for s in caps.iter() {
+                let mut n = if direction == gst::PadDirection::Sink {
+                    let mut b =
+                        gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgba);
+                    if let Some((w, h)) = size {
+                        b = b.width(w).height(h);
+                    }
+                    b.build()
+                } else {
+                    video::raw_caps()
+                };
+                if let Ok(fr) = s.value("framerate")
+                    && let Some(ns) = n.get_mut().and_then(|c| c.structure_mut(0))
+                {
+                    ns.set_value("framerate", fr.clone());
+                }
+                out.append(n);
+            }
+        }
+        match filter {
+            Some(f) => Some(f.intersect_with_mode(&out, gst::CapsIntersectMode::First)),
+            None => Some(out),
+        }
+    }
+
+    fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
+        gst_video::VideoInfo::from_caps(caps).ok().map(|i| i.size())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        if let Some(st) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            st.in_info = Some(info);
+        }
+        Ok(())
+    }
+
+    fn transform(
+        &self,
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let s = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+
+        // A source prepared in the background replaces the current one, scaled to the
+        // negotiated output size.
+        let ready = st.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match ready {
+            Some(Ok(src)) => {
+                let (w, h) = (st.current.source.width, st.current.source.height);
+                if src.width == w && src.height == h {
+                    st.current = current_for(src);
+                    st.motion = DrivingMotion::neutral();
+                    gst::info!(CAT, imp = self, "switched source");
+                } else {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        (
+                            "portraitanimate: new source {} is {}×{}, the output is {}×{}; keeping the current portrait",
+                            src.path.display(),
+                            src.width,
+                            src.height,
+                            w,
+                            h
+                        )
+                    );
+                }
+            }
+            Some(Err(e)) => {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::OpenRead,
+                    (
+                        "portraitanimate: new source rejected, keeping the current one: {}",
+                        e
+                    )
+                );
+            }
+            None => {}
+        }
+
+        // The driving motion: the first face's motion meta; none → hold, then ease back.
+        match inbuf.meta::<MotionMeta>() {
+            Some(m) => {
+                let rel = &m.relative;
+                st.motion.rotation = pose::rotation_from_euler(rel.pitch, rel.yaw, rel.roll);
+                st.motion.scale = rel.scale;
+                st.motion.shift = [rel.translation[0], rel.translation[1]];
+                st.motion.reference_scale = if rel.scale > 0.0 {
+                    m.pose.scale / rel.scale
+                } else {
+                    m.pose.scale
+                };
+                st.motion.offsets.clear();
+                st.motion.offsets.extend_from_slice(&m.expression_offsets);
+                st.lost_frames = 0;
+            }
+            None => {
+                st.lost_frames += 1;
+                if st.lost_frames > s.hold_frames {
+                    st.motion.ease_to_neutral(EASE_PER_FRAME);
+                }
+            }
+        }
+
+        let src = st.current.source.clone();
+        src.face.drive(&st.motion, &mut st.targets);
+        st.targets
+            .extend_from_slice(&src.points[st.targets.len()..]);
+        let frame = src.frame().map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["source frame: {}", e]);
+            gst::FlowError::Error
+        })?;
+        let mut map = outbuf.map_writable().map_err(|_| gst::FlowError::Error)?;
+        let out = map.as_mut_slice();
+        if out.len() < src.width * src.height * 4 {
+            return Err(gst::FlowError::NotNegotiated);
+        }
+        let threads = if s.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            s.threads as usize
+        };
+        st.current.warp.warp(
+            &frame,
+            &st.targets,
+            &mut out[..src.width * src.height * 4],
+            threads,
+        );
+        if s.mouth_interior {
+            paint_mouth(&src, &st.targets, out);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// Paints the driven inner-lip polygon dark where it is open wider than the source's.
+fn paint_mouth(src: &Source, targets: &[[f32; 2]], out: &mut [u8]) {
+    let gap =
+        |p: &[[f32; 2]]| ((p[13][0] - p[14][0]).powi(2) + (p[13][1] - p[14][1]).powi(2)).sqrt();
+    let width =
+        |p: &[[f32; 2]]| ((p[78][0] - p[308][0]).powi(2) + (p[78][1] - p[308][1]).powi(2)).sqrt();
+    if targets.len() < 468 || src.points.len() < 468 {
+        return;
+    }
+    // How much wider than the source's the lips part (gap over mouth width); the
+    // interior fades in over the first 0.15 of it, so a source that already shows its
+    // teeth keeps them for small openings.
+    let opened =
+        gap(targets) / width(targets).max(1.0) - gap(&src.points) / width(&src.points).max(1.0);
+    let alpha = ((opened - 0.02) / 0.15).clamp(0.0, 0.9);
+    if alpha <= 0.0 {
+        return;
+    }
+    let poly = INNER_LIPS.map(|i| targets[i]);
+    portrait_vision::draw::fill_polygon_rgba(out, src.width, src.height, &poly, MOUTH_RGB, alpha);
+}

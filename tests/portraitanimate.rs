@@ -1,0 +1,341 @@
+//! portraitanimate (mesh backend) on real media: a still driver leaves the portrait
+//! as it is, a known roll of the driver shows up in the output (measured with our own
+//! facedetect + motionextract), the mouth opens with the driver's, a lost driver eases
+//! back, the source can be switched while playing without a stall, and bad sources
+//! are clear errors.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gst::prelude::*;
+use gst_check::Harness;
+use gst_portrait_meta::MotionMeta;
+use gst_video::{VideoFormat, VideoInfo};
+
+use common::{decode_rgb, init, media};
+
+/// Frame bytes with their wall-clock arrival time.
+type Timed = (Vec<u8>, Instant);
+
+/// Output RGBA frames of a pipeline ending in `fakesink name=sink`, with the wall-clock
+/// arrival time of each.
+fn rgba_frames(line: &str, on_buffer: impl Fn(usize) + Send + Sync + 'static) -> Vec<Timed> {
+    init();
+    let pipeline = gst::parse::launch(line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let out: Arc<Mutex<Vec<Timed>>> = Default::default();
+    let o = out.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                let mut o = o.lock().unwrap();
+                o.push((b.map_readable().unwrap().to_vec(), Instant::now()));
+                on_buffer(o.len());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(300))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(..) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    std::mem::take(&mut *out.lock().unwrap())
+}
+
+fn psnr_rgb(rgba: &[u8], rgb: &[u8]) -> f64 {
+    let mut se = 0.0f64;
+    let n = rgb.len() / 3;
+    for i in 0..n {
+        for c in 0..3 {
+            let d = rgba[i * 4 + c] as f64 - rgb[i * 3 + c] as f64;
+            se += d * d;
+        }
+    }
+    let mse = se / (n * 3) as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+fn animate_line(driver: &str, extra: &str, source: &str) -> String {
+    format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! {extra} facedetect device=cpu ! motionextract device=cpu ! portraitanimate name=pa source=\"{}\" ! fakesink name=sink",
+        media(driver).display(),
+        media(source).display()
+    )
+}
+
+#[test]
+fn still_neutral_driver_reproduces_the_source() {
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    let frames = rgba_frames(
+        &animate_line(
+            "grace_hopper.jpg",
+            "imagefreeze num-buffers=8 !",
+            "astronaut.png",
+        ),
+        |_| {},
+    );
+    assert_eq!(frames.len(), 8);
+    for (i, (f, _)) in frames.iter().enumerate() {
+        let p = psnr_rgb(f, &src);
+        assert!(p >= 35.0, "frame {i}: PSNR {p:.1} dB");
+    }
+}
+
+/// Warps the RGB `src` by a roll of `theta` degrees (counter-clockwise as seen) about `c`.
+fn rolled(src: &[u8], w: usize, h: usize, c: [f32; 2], theta: f32) -> Vec<u8> {
+    let (s, co) = theta.to_radians().sin_cos();
+    let mut out = vec![0u8; w * h * 3];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f32 + 0.5 - c[0], y as f32 + 0.5 - c[1]);
+            let sx = (dx * co - dy * s + c[0]).round() as isize;
+            let sy = (dx * s + dy * co + c[1]).round() as isize;
+            let o = (y * w + x) * 3;
+            if sx >= 0 && sy >= 0 && (sx as usize) < w && (sy as usize) < h {
+                let i = (sy as usize * w + sx as usize) * 3;
+                out[o..o + 3].copy_from_slice(&src[i..i + 3]);
+            } else {
+                out[o..o + 3].fill(100);
+            }
+        }
+    }
+    out
+}
+
+fn harness(line: &str, fmt: VideoFormat, w: usize, h: usize) -> Harness {
+    init();
+    let mut hn = Harness::new_parse(line);
+    let info = VideoInfo::builder(fmt, w as u32, h as u32)
+        .fps(gst::Fraction::new(25, 1))
+        .build()
+        .unwrap();
+    hn.set_src_caps(info.to_caps().unwrap());
+    hn
+}
+
+fn buffer(data: Vec<u8>, i: u64) -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    b.get_mut()
+        .unwrap()
+        .set_pts(gst::ClockTime::from_mseconds(40 * i));
+    b
+}
+
+#[test]
+fn driver_roll_appears_in_the_output() {
+    let (dw, dh, driver) = decode_rgb(&media("grace_hopper.jpg"));
+    let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
+    let src = media("astronaut.png");
+    let mut anim = harness(
+        &format!(
+            "facedetect device=cpu ! motionextract device=cpu smoothing=false ! portraitanimate source=\"{}\"",
+            src.display()
+        ),
+        VideoFormat::Rgb,
+        dw,
+        dh,
+    );
+    let mut measure = harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        VideoFormat::Rgba,
+        sw,
+        sh,
+    );
+    // The driver rolls 0 → 12° → −12° in 3° steps (a face turns, it does not jump).
+    let rolls: Vec<f32> = (0..=4)
+        .map(|k| 3.0 * k as f32)
+        .chain((0..=8).map(|k| 12.0 - 3.0 * k as f32))
+        .collect();
+    let mut out_roll0 = None;
+    for (i, &r) in rolls.iter().enumerate() {
+        let frame = rolled(&driver, dw, dh, [265.0, 230.0], r);
+        let out = anim.push_and_pull(buffer(frame, i as u64)).unwrap();
+        let m = measure
+            .push_and_pull(buffer(out.map_readable().unwrap().to_vec(), i as u64))
+            .unwrap();
+        let roll = m
+            .meta::<MotionMeta>()
+            .expect("a face in the output")
+            .pose
+            .roll;
+        let r0 = *out_roll0.get_or_insert(roll);
+        println!(
+            "driver roll {r:5.1}° → output roll change {:+.2}°",
+            roll - r0
+        );
+        assert!(
+            (roll - r0 - r).abs() <= 3.0,
+            "driver {r}, output {}",
+            roll - r0
+        );
+    }
+}
+
+#[test]
+fn mouth_opens_in_the_output_when_the_driver_laughs() {
+    let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
+    let frames = rgba_frames(
+        &animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png"),
+        |_| {},
+    );
+    assert_eq!(frames.len(), 472);
+    let mut measure = harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        VideoFormat::Rgba,
+        sw,
+        sh,
+    );
+    let mut mouth = |i: usize| {
+        let m = measure
+            .push_and_pull(buffer(frames[i].0.clone(), i as u64))
+            .unwrap();
+        m.meta::<MotionMeta>()
+            .expect("a face in the output")
+            .expression
+            .mouth_open
+    };
+    // Driver frames checked by eye: lips closed at 15 and 45, laughing at 285–315.
+    let closed = (mouth(15) + mouth(45)) / 2.0;
+    let open = (mouth(285) + mouth(300) + mouth(315)) / 3.0;
+    println!("output mouth_open: driver closed {closed:.2}, laughing {open:.2}");
+    assert!(open > closed + 0.2, "closed {closed}, open {open}");
+}
+
+#[test]
+fn lost_driver_eases_back_to_the_source() {
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    // face_noface.mov: a face on frames 0..=71, none afterwards.
+    let frames = rgba_frames(
+        &animate_line("face_noface.mov", "", "astronaut.png"),
+        |_| {},
+    );
+    assert_eq!(frames.len(), 169);
+    let p = |i: usize| psnr_rgb(&frames[i].0, &src);
+    println!(
+        "PSNR to source: frame 60 {:.1}, 75 {:.1}, 168 {:.1}",
+        p(60),
+        p(75),
+        p(168)
+    );
+    // Held for the first frames after the loss, then back to the source.
+    assert!((p(73) - p(71)).abs() < 1.0, "held: {} vs {}", p(73), p(71));
+    assert!(p(168) >= 35.0, "eased back: {}", p(168));
+}
+
+#[test]
+fn switching_source_while_playing_does_not_stall() {
+    let line = animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png");
+    let pa: Arc<Mutex<Option<gst::Element>>> = Default::default();
+    init();
+    let pipeline = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    *pa.lock().unwrap() = pipeline.by_name("pa");
+    let times: Arc<Mutex<Vec<Timed>>> = Default::default();
+    let (t, p2) = (times.clone(), pa.clone());
+    let hopper = media("hopper.png");
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let mut t = t.lock().unwrap();
+            let data = info
+                .buffer()
+                .map(|b| b.map_readable().unwrap().to_vec())
+                .unwrap_or_default();
+            t.push((data, Instant::now()));
+            if t.len() == 100 {
+                // Set from the streaming thread, as an app reacting to a buffer would.
+                if let Some(e) = p2.lock().unwrap().as_ref() {
+                    e.set_property("source", hopper.to_str().unwrap());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut warnings = vec![];
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(300))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(..) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let t = times.lock().unwrap();
+    assert_eq!(t.len(), 472);
+    assert!(
+        warnings.iter().all(|w| !w.contains("portraitanimate")),
+        "{warnings:?}"
+    );
+    let gaps: Vec<f64> = t
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1).as_secs_f64() * 1e3)
+        .collect();
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let around: f64 = gaps[95..160].iter().cloned().fold(0.0, f64::max);
+    println!("frame gaps: median {median:.1} ms, max around the switch {around:.1} ms");
+    // No stall longer than one frame interval (40 ms at 25 fps) beyond the usual pace.
+    assert!(
+        around <= median + 40.0,
+        "stall of {around:.1} ms (median {median:.1})"
+    );
+    // The portrait did change: late frames differ a lot from early ones.
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    assert!(psnr_rgb(&t[470].0, &src) < 20.0, "still the old portrait");
+}
+
+#[test]
+fn bad_sources_are_clear_errors() {
+    init();
+    let run = |src: &str| {
+        common::run(&format!(
+            "videotestsrc num-buffers=2 ! facedetect device=cpu ! motionextract device=cpu ! portraitanimate {src} ! fakesink name=sink"
+        ))
+        .error
+        .expect("an error")
+    };
+    let e = run("");
+    assert!(e.contains("no source portrait"), "{e}");
+    let e = run("source=/nonexistent/face.png");
+    assert!(
+        e.contains("/nonexistent/face.png") && e.contains("does not exist"),
+        "{e}"
+    );
+    // A real image without a face.
+    let e = run(&format!(
+        "source=\"{}\"",
+        common::cache_dir().join("media/no_face.mp4").display()
+    ));
+    assert!(e.contains("no face found"), "{e}");
+}
