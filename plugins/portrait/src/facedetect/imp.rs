@@ -247,16 +247,8 @@ impl BaseTransformImpl for FaceDetect {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let path = detector::resolve_model(&s.model);
-        let loaded = Detector::load(&path, s.device.into(), s.threads as usize).map_err(|e| {
-            use portrait_infer::InferError::*;
-            let kind = match e {
-                ModelMissing(_) => gst::ResourceError::NotFound,
-                ModelInvalid(..) => gst::ResourceError::OpenRead,
-                Runtime(_) | Device(_) => gst::ResourceError::Settings,
-                Run(_) => gst::ResourceError::Failed,
-            };
-            gst::error_msg!(kind, ("facedetect: {}", e))
-        })?;
+        let loaded = Detector::load(&path, s.device.into(), s.threads as usize)
+            .map_err(|e| crate::metas::infer_error("facedetect", e))?;
         if let Some(why) = &loaded.fallback {
             gst::element_imp_warning!(
                 self,

@@ -300,17 +300,6 @@ impl ElementImpl for MotionExtract {
     }
 }
 
-fn to_error(what: &str, e: portrait_infer::InferError) -> gst::ErrorMessage {
-    use portrait_infer::InferError::*;
-    let kind = match e {
-        ModelMissing(_) => gst::ResourceError::NotFound,
-        ModelInvalid(..) => gst::ResourceError::OpenRead,
-        Runtime(_) | Device(_) => gst::ResourceError::Settings,
-        Run(_) => gst::ResourceError::Failed,
-    };
-    gst::error_msg!(kind, ("motionextract: {}: {}", what, e))
-}
-
 impl BaseTransformImpl for MotionExtract {
     const MODE: gst_base::subclass::BaseTransformMode =
         gst_base::subclass::BaseTransformMode::AlwaysInPlace;
@@ -325,7 +314,7 @@ impl BaseTransformImpl for MotionExtract {
             .clone();
         let path = landmarker::resolve_model(&s.model);
         let loaded = FaceMesh::load(&path, s.device.into(), s.threads as usize)
-            .map_err(|e| to_error("landmark model", e))?;
+            .map_err(|e| crate::metas::infer_error("motionextract: landmark model", e))?;
         if let Some(why) = &loaded.fallback {
             gst::element_imp_warning!(
                 self,
@@ -336,8 +325,9 @@ impl BaseTransformImpl for MotionExtract {
         let eyes = if s.refine_eyes {
             let p = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
             Some(
-                EyeRefiner::load(&p, s.device.into(), s.threads as usize)
-                    .map_err(|e| to_error("eye-contour model (refine-eyes)", e))?,
+                EyeRefiner::load(&p, s.device.into(), s.threads as usize).map_err(|e| {
+                    crate::metas::infer_error("motionextract: eye-contour model (refine-eyes)", e)
+                })?,
             )
         } else {
             None
@@ -360,7 +350,9 @@ impl BaseTransformImpl for MotionExtract {
         let liveportrait = match &s.liveportrait_model {
             Some(p) => Some((
                 MotionExtractor::load(std::path::Path::new(p), s.device.into(), s.threads as usize)
-                    .map_err(|e| to_error("liveportrait-model", e))?,
+                    .map_err(|e| {
+                        crate::metas::infer_error("motionextract: liveportrait-model", e)
+                    })?,
                 vec![0.0; MOTION_INPUT_LEN],
             )),
             None => None,
