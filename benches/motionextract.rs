@@ -37,10 +37,12 @@
 //! inter-op thread, no spinning; `FaceMesh::load`, the raw inference and an element
 //! with the same thread count share one cached session.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,7 +51,6 @@ use anyhow::{Context, anyhow, bail, ensure};
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_portrait_meta::{FaceMeta, MotionMeta};
-use gst_video::prelude::*;
 use gstportrait::Device;
 use gstportrait::detector::{self, Detector, Params};
 use gstportrait::infer::ort::value::TensorRef;
@@ -59,10 +60,13 @@ use portrait_vision::expression;
 use portrait_vision::mesh::CanonicalMesh;
 use portrait_vision::pose;
 use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
-use portrait_vision::{FrameRef, PixelFormat};
+
+use common::{
+    Frames, Json, Noise, PyReference, env_usize, harness, launch, make, percentile, push_pull,
+    run_to_end,
+};
 
 const SIZE: (usize, usize) = (640, 480);
-const VIDEOS: [&str; 2] = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"];
 const THREADS: [usize; 2] = [1, 2];
 /// The video the whole pipelines run over.
 const PIPELINE_VIDEO: &str = "WolfgangLanger_Pexels.mp4";
@@ -82,202 +86,12 @@ const TENSOR_LEN: usize = 3 * CROP * CROP;
 /// Raw model outputs kept per face: 1404 landmark values + 1 presence logit.
 const RAW_LEN: usize = 1405;
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// `$MEDIA`, else `<cache>/media` with the cache directory as portrait-infer finds it.
-fn media_dir() -> PathBuf {
-    std::env::var_os("MEDIA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| infer::cache_dir().join("media"))
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Nearest-rank percentile (the same definition as the Python reference).
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let i = ((p / 100.0 * s.len() as f64).ceil() as usize).clamp(1, s.len().max(1)) - 1;
-    s.get(i).copied().unwrap_or(f64::NAN)
-}
-
 fn p50_p95(s: &[f64]) -> (f64, f64) {
     (percentile(s, 50.0), percentile(s, 95.0))
-}
-
-fn launch(line: &str, video: &Path) -> anyhow::Result<gst::Pipeline> {
-    let pipeline = gst::parse::launch(line)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline: {line}"))?;
-    pipeline
-        .by_name("src")
-        .context("no filesrc named src")?
-        .set_property("location", video.to_str().context("non-UTF-8 media path")?);
-    Ok(pipeline)
-}
-
-/// Sets `pipeline` playing and waits for EOS, an error or `done()`; returns the wall
-/// time from PLAYING to then (the pipeline is set to NULL after).
-fn run_to_end(
-    pipeline: &gst::Pipeline,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn() -> bool,
-) -> anyhow::Result<Duration> {
-    let t0 = Instant::now();
-    pipeline.set_state(gst::State::Playing)?;
-    let bus = pipeline.bus().context("no bus")?;
-    let outcome = loop {
-        if done() {
-            break Ok(());
-        }
-        if t0.elapsed() > timeout {
-            break Err(anyhow!("{what}: timed out"));
-        }
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(2),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => break Ok(()),
-            Some(gst::MessageView::Error(e)) => {
-                break Err(anyhow!("{what}: {} ({:?})", e.error(), e.debug()));
-            }
-            _ => {}
-        }
-    };
-    let took = t0.elapsed();
-    pipeline.set_state(gst::State::Null)?;
-    outcome.map(|_| took)
-}
-
-/// The first `n` frames of `video` as RGB `w`×`h` (square pixels; videoscale adds
-/// borders where the aspect ratio differs), deep-copied out of the decoder's pools.
-fn decode(
-    video: &Path,
-    w: usize,
-    h: usize,
-    n: usize,
-) -> anyhow::Result<(gst_video::VideoInfo, Vec<gst::Buffer>)> {
-    let line = format!(
-        "filesrc name=src ! decodebin ! videoconvert ! videoscale \
-         ! video/x-raw,format=RGB,width={w},height={h},pixel-aspect-ratio=1/1 \
-         ! fakesink name=sink"
-    );
-    let pipeline = launch(&line, video)?;
-    let pad = pipeline
-        .by_name("sink")
-        .context("no fakesink")?
-        .static_pad("sink")
-        .context("fakesink has no sink pad")?;
-    let collected = Arc::new(Mutex::new(Vec::with_capacity(n)));
-    let caps = Arc::new(Mutex::new(None::<gst::Caps>));
-    let (sink_side, caps_side) = (Arc::clone(&collected), Arc::clone(&caps));
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let mut v = sink_side.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < n
-            && let Some(copy) = info.buffer().and_then(|b| b.copy_deep().ok())
-        {
-            v.push(copy);
-            *caps_side.lock().unwrap_or_else(|e| e.into_inner()) = pad.current_caps();
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let name = video.display().to_string();
-    let full = Arc::clone(&collected);
-    run_to_end(&pipeline, &name, Duration::from_secs(60), move || {
-        full.lock().unwrap_or_else(|e| e.into_inner()).len() >= n
-    })?;
-    let caps = caps
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .with_context(|| format!("{name}: no frames decoded"))?;
-    let info = gst_video::VideoInfo::from_caps(&caps)?;
-    ensure!(
-        info.format() == gst_video::VideoFormat::Rgb
-            && (info.width() as usize, info.height() as usize) == (w, h),
-        "{name}: decoded {caps}, wanted RGB {w}x{h}"
-    );
-    let buffers = std::mem::take(&mut *collected.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((info, buffers))
-}
-
-fn load_frames(media: &Path, per_video: usize) -> anyhow::Result<Frames> {
-    let (w, h) = SIZE;
-    let mut info0: Option<gst_video::VideoInfo> = None;
-    let mut buffers = Vec::new();
-    let mut packed = Vec::new();
-    let mut sources = Vec::new();
-    for name in VIDEOS {
-        let (info, bufs) = decode(&media.join(name), w, h, per_video)?;
-        if let Some(i0) = &info0 {
-            ensure!(
-                i0.stride() == info.stride() && i0.size() == info.size(),
-                "{name}: frame layout differs from {}",
-                VIDEOS[0]
-            );
-        }
-        for b in &bufs {
-            // Through a video frame map, which honours a GstVideoMeta's strides.
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), &info)?;
-            let stride = usize::try_from(frame.plane_stride()[0])?;
-            let data = frame.plane_data(0)?;
-            let mut px = Vec::with_capacity(w * h * 3);
-            for y in 0..h {
-                let row = data
-                    .get(y * stride..y * stride + w * 3)
-                    .with_context(|| format!("{name}: short frame"))?;
-                px.extend_from_slice(row);
-            }
-            packed.push(px);
-        }
-        sources.push((name.to_string(), bufs.len()));
-        buffers.extend(bufs);
-        info0.get_or_insert(info);
-    }
-    let caps = info0.context("no video")?.to_caps()?;
-    Ok(Frames {
-        width: w,
-        height: h,
-        caps,
-        buffers,
-        packed,
-        sources,
-    })
-}
-
-/// Decoded frames: GStreamer buffers (for the elements) and the same pixels tightly
-/// packed (for the library calls and Python).
-struct Frames {
-    width: usize,
-    height: usize,
-    caps: gst::Caps,
-    buffers: Vec<gst::Buffer>,
-    packed: Vec<Vec<u8>>,
-    /// (video file, frames taken from it)
-    sources: Vec<(String, usize)>,
-}
-
-impl Frames {
-    fn frame(&self, i: usize) -> anyhow::Result<FrameRef<'_>> {
-        FrameRef::packed(PixelFormat::Rgb, self.width, self.height, &self.packed[i])
-            .map_err(|e| anyhow!("frame {i}: {}", e.0))
-    }
-
-    fn size(&self) -> String {
-        format!("{}x{}", self.width, self.height)
-    }
 }
 
 /// The FaceMesh crop of each frame, from the best RetinaFace detection (None: no face).
@@ -514,27 +328,8 @@ fn bench_direct(
     Ok((cases, py.finish()?))
 }
 
-fn make(factory: &str, type_name: &str, props: &[(&str, &str)]) -> anyhow::Result<gst::Element> {
-    let mut b = gst::ElementFactory::make(factory);
-    for (k, v) in props {
-        b = b.property_from_str(k, v);
-    }
-    let e = b.build().with_context(|| format!("creating {factory}"))?;
-    // gstreamer1.0-opencv has a facedetect too: make sure this is ours.
-    ensure!(
-        e.type_().name() == type_name,
-        "{factory} is {}, not gst-portrait's",
-        e.type_().name()
-    );
-    Ok(e)
-}
-
 fn facedetect(threads: usize) -> anyhow::Result<gst::Element> {
-    make(
-        "facedetect",
-        "GstPortraitFaceDetect",
-        &[("device", "cpu"), ("threads", &threads.to_string())],
-    )
+    common::facedetect(&[("device", "cpu"), ("threads", &threads.to_string())])
 }
 
 /// `facedetect ! motionextract` in a bin with ghost pads; `extra` are more
@@ -585,22 +380,6 @@ fn motion_variants() -> anyhow::Result<Vec<(&'static str, Props)>> {
         None => v.push(("default (no refine-eyes)", Vec::new())),
     }
     Ok(v)
-}
-
-fn harness(element: &gst::Element, caps: &gst::Caps) -> Harness {
-    let mut h = Harness::with_element(element, Some("sink"), Some("src"));
-    h.set_src_caps(caps.clone());
-    h
-}
-
-/// Pushes a writable (shallow) copy of `buf`, as a decoder would hand it over, and
-/// pulls the result; only push + pull are timed.
-fn push_pull(h: &mut Harness, buf: &gst::Buffer) -> anyhow::Result<(Duration, gst::Buffer)> {
-    let input = buf.copy();
-    let t0 = Instant::now();
-    h.push(input).map_err(|e| anyhow!("push: {e:?}"))?;
-    let out = h.pull()?;
-    Ok((t0.elapsed(), out))
 }
 
 struct MotionVariant {
@@ -878,12 +657,8 @@ struct PyWorker {
 impl PyWorker {
     /// Writes the crops, affines, frames and raw outputs for Python and starts it.
     fn start(frames: &Frames, export: &Export, model: &Path) -> anyhow::Result<PyWorker> {
-        let dir = std::env::temp_dir().join(format!("gst-portrait-motion-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let write = |name: &str, bytes: &[u8]| {
-            let p = dir.join(name);
-            std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
-        };
+        let dir = common::scratch_dir("motion")?;
+        let write = |name: &str, bytes: &[u8]| common::write_file(&dir.join(name), bytes);
         let n = export.frames.len();
         write(
             "info.txt",
@@ -900,51 +675,21 @@ impl PyWorker {
             .collect();
         write("frames.rgb", &px)?;
 
-        let python = std::env::var_os("BENCH_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let venv =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/bench-venv/bin/python");
-                if venv.exists() {
-                    venv
-                } else {
-                    "python3".into()
-                }
-            });
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_motion_reference.py");
-        let threads = THREADS.map(|t| t.to_string()).join(",");
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .arg("--model")
-            .arg(model)
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--threads", &threads])
-            .args(["--warmup", &WARMUP.to_string()])
+        let py = PyReference::new("bench_motion_reference.py");
+        let mut child = py
+            .command(model, "--dir", &dir, &THREADS, WARMUP)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| {
-                format!(
-                    "running {} (set BENCH_PYTHON, or use scripts/bench.sh)",
-                    python.display()
-                )
-            })?;
+            .with_context(|| py.running())?;
         let mut w = PyWorker {
             stdin: child.stdin.take(),
             stdout: child.stdout.take().map(BufReader::new),
             child,
             dir,
         };
-        w.expect("ready").with_context(|| {
-            format!(
-                "{} {} did not start; scripts/bench.sh sets up a python with numpy and onnxruntime==1.31.1",
-                python.display(),
-                script.display()
-            )
-        })?;
+        w.expect("ready")
+            .with_context(|| py.failed("did not start"))?;
         Ok(w)
     }
 
@@ -998,119 +743,6 @@ impl Drop for PyWorker {
     }
 }
 
-/// CPU time, in clock ticks, of the whole machine and of this process with its
-/// waited-for children, from /proc (None elsewhere).
-#[derive(Clone, Copy)]
-struct CpuTicks {
-    total: u64,
-    busy: u64,
-    own: u64,
-}
-
-impl CpuTicks {
-    fn now() -> Option<CpuTicks> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        // user nice system idle iowait irq softirq steal (guest time is inside user).
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .map(|v| v.parse().ok())
-            .collect::<Option<_>>()?;
-        let total: u64 = cpu.iter().sum();
-        let idle = cpu.get(3)? + cpu.get(4)?;
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after "(comm) ": state is field 3; utime, stime, cutime, cstime 14-17.
-        let after_comm: Vec<&str> = me.get(me.rfind(')')? + 1..)?.split_whitespace().collect();
-        let own = after_comm
-            .get(11..15)?
-            .iter()
-            .map(|v| v.parse::<u64>().ok())
-            .sum::<Option<u64>>()?;
-        Some(CpuTicks {
-            total,
-            busy: total - idle,
-            own,
-        })
-    }
-}
-
-/// Share (%) of all CPUs' time that other processes used between two samples.
-fn others_pct(a: Option<CpuTicks>, b: Option<CpuTicks>) -> Option<f64> {
-    let (a, b) = (a?, b?);
-    let total = b.total.checked_sub(a.total).filter(|&t| t > 0)?;
-    let busy = b.busy.saturating_sub(a.busy);
-    let own = b.own.saturating_sub(a.own);
-    Some(busy.saturating_sub(own) as f64 * 100.0 / total as f64)
-}
-
-/// A minimal JSON value (no serde in this workspace's dev-dependencies).
-enum Json {
-    Null,
-    Num(f64),
-    Int(usize),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(&'static str, Json)>),
-}
-
-impl Json {
-    fn s(v: impl Into<String>) -> Json {
-        Json::Str(v.into())
-    }
-
-    fn write(&self, out: &mut String, indent: usize) {
-        let pad = |n: usize| "  ".repeat(n);
-        match self {
-            Json::Num(v) if v.is_finite() => out.push_str(&format!("{}", (v * 1e4).round() / 1e4)),
-            Json::Num(_) | Json::Null => out.push_str("null"),
-            Json::Int(v) => out.push_str(&v.to_string()),
-            Json::Str(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            Json::Arr(v) => {
-                out.push('[');
-                for (i, x) in v.iter().enumerate() {
-                    out.push_str(if i == 0 { "\n" } else { ",\n" });
-                    out.push_str(&pad(indent + 1));
-                    x.write(out, indent + 1);
-                }
-                if !v.is_empty() {
-                    out.push('\n');
-                    out.push_str(&pad(indent));
-                }
-                out.push(']');
-            }
-            Json::Obj(v) => {
-                out.push('{');
-                for (i, (k, x)) in v.iter().enumerate() {
-                    out.push_str(if i == 0 { "\n" } else { ",\n" });
-                    out.push_str(&pad(indent + 1));
-                    Json::s(*k).write(out, indent + 1);
-                    out.push_str(": ");
-                    x.write(out, indent + 1);
-                }
-                if !v.is_empty() {
-                    out.push('\n');
-                    out.push_str(&pad(indent));
-                }
-                out.push('}');
-            }
-        }
-    }
-}
-
 /// p50 and p95 of `samples` as two JSON fields.
 fn pct_json(keys: [&'static str; 2], samples: &[f64]) -> [(&'static str, Json); 2] {
     let (a, b) = p50_p95(samples);
@@ -1136,17 +768,12 @@ fn main() -> anyhow::Result<()> {
         "BENCH_FRAMES must be more than {WARMUP}"
     );
 
-    gst::init()?;
-    gstportrait::plugin_register_static()?;
+    common::init()?;
 
     let model = landmarker::resolve_model(landmarker::BUILTIN.0);
-    ensure!(
-        model.is_file(),
-        "{} missing: run scripts/setup.sh",
-        model.display()
-    );
-    let media = media_dir();
-    let frames = load_frames(&media, per_video)?;
+    common::ensure_model(&model)?;
+    let media = common::media_dir();
+    let frames = common::load_frames(&media, SIZE.0, SIZE.1, per_video)?;
     let crops = crops_from_detections(&frames)?;
     let n_faces = crops.iter().flatten().count();
     eprintln!(
@@ -1156,16 +783,13 @@ fn main() -> anyhow::Result<()> {
     );
 
     // The machine is shared: note how much CPU others took during each phase.
-    let mut noise = Vec::new();
-    let cpu0 = CpuTicks::now();
+    let mut noise = Noise::start();
     let (direct, py) = bench_direct(&frames, &crops, &model, rounds)?;
-    let cpu1 = CpuTicks::now();
-    noise.push(("rust_direct_and_python", others_pct(cpu0, cpu1)));
+    noise.phase("rust_direct_and_python");
     let element = bench_element(&frames, rounds)?;
-    let cpu2 = CpuTicks::now();
-    noise.push(("rust_element", others_pct(cpu1, cpu2)));
+    noise.phase("rust_element");
     let pipelines = bench_pipelines(&media, reps)?;
-    noise.push(("pipelines", others_pct(cpu2, CpuTicks::now())));
+    noise.phase("pipelines");
 
     // JSON.
     let direct_json = direct
@@ -1278,47 +902,18 @@ fn main() -> anyhow::Result<()> {
             ])
         })
         .collect();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let versions = py
-        .meta
-        .iter()
-        .filter_map(|(k, v)| {
-            ["python", "numpy", "onnxruntime"]
-                .into_iter()
-                .find(|n| n == k)
-                .map(|n| (n, Json::s(v)))
-        })
-        .collect();
+    let cpus = common::cpus();
     let doc = Json::Obj(vec![
         ("bench", Json::s("motionextract")),
         ("model", Json::s(model.display().to_string())),
         ("cpus", Json::Int(cpus)),
-        (
-            "cpu_used_by_others_pct",
-            Json::Obj(
-                noise
-                    .iter()
-                    .map(|(k, v)| (*k, v.map_or(Json::Null, Json::Num)))
-                    .collect(),
-            ),
-        ),
-        ("python_versions", Json::Obj(versions)),
+        ("cpu_used_by_others_pct", noise.json()),
+        ("python_versions", common::python_versions(&py.meta)),
         (
             "frames",
             Json::Obj(vec![
                 ("media", Json::s(media.display().to_string())),
-                (
-                    "videos",
-                    Json::Arr(
-                        frames
-                            .sources
-                            .iter()
-                            .map(|(v, n)| {
-                                Json::Obj(vec![("file", Json::s(v)), ("frames", Json::Int(*n))])
-                            })
-                            .collect(),
-                    ),
-                ),
+                ("videos", frames.sources_json()),
                 ("size", Json::s(frames.size())),
                 ("faces", Json::Int(n_faces)),
                 ("rounds", Json::Int(rounds)),
@@ -1339,24 +934,9 @@ fn main() -> anyhow::Result<()> {
         ),
         ("wall_s", Json::Num(started.elapsed().as_secs_f64())),
     ]);
-    let mut text = String::new();
-    doc.write(&mut text, 0);
-    text.push('\n');
-    print!("{text}");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let out = target.join("bench-motionextract.json");
-    std::fs::create_dir_all(&target)?;
-    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    let out = common::emit_json(&doc, "motionextract")?;
 
     // Table.
-    let sources: Vec<String> = frames
-        .sources
-        .iter()
-        .map(|(v, n)| format!("{n}× {v}"))
-        .collect();
     let pp = |s: &[f64]| {
         let (a, b) = p50_p95(s);
         format!("{a:>6.2} /{b:>6.2}")
@@ -1365,7 +945,7 @@ fn main() -> anyhow::Result<()> {
         "\nmotionextract bench: FaceMesh 468 on 192×192 crops, {} real frames {} ({}), {n_faces} with a face, {rounds} rounds, {cpus} CPUs\n\n",
         frames.buffers.len(),
         frames.size(),
-        sources.join(" + ")
+        frames.sources_text()
     );
     t.push_str("per face, ms p50 / p95\n");
     t.push_str(&format!(
@@ -1451,10 +1031,6 @@ fn main() -> anyhow::Result<()> {
             c.label, c.format, best, mean, c.frames, c.motion_frames, c.tracked_frames
         ));
     }
-    let noise: Vec<String> = noise
-        .iter()
-        .map(|(k, v)| v.map_or(format!("{k} ?"), |v| format!("{k} {v:.0}%")))
-        .collect();
     t.push_str(&format!(
         "\nrust-direct total = FaceMesh::run (crop sampling + inference + landmarks to the frame) + pose fit + pose-free landmarks + expression controls; crop and inference re-run apart on the same crop.\n\
          rust-element = push+pull through a Harness; paired = per buffer, (facedetect ! motionextract) − (facedetect), same threads for both.\n\
@@ -1465,7 +1041,7 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .find(|(k, _)| k == "onnxruntime")
             .map_or("?", |(_, v)| v.as_str()),
-        noise.join(", "),
+        noise.text(),
         started.elapsed().as_secs_f64(),
         out.display()
     ));
