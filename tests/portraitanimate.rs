@@ -243,7 +243,7 @@ fn lost_driver_eases_back_to_the_source() {
 }
 
 #[test]
-fn switching_source_while_playing_does_not_stall() {
+fn switching_source_while_playing_keeps_rendering() {
     let line = animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png");
     let pa: Arc<Mutex<Option<gst::Element>>> = Default::default();
     init();
@@ -268,6 +268,7 @@ fn switching_source_while_playing_does_not_stall() {
                 .unwrap_or_default();
             t.push((data, Instant::now()));
             if t.len() == 100 {
+                // (frame index 99)
                 // Set from the streaming thread, as an app reacting to a buffer would.
                 if let Some(e) = p2.lock().unwrap().as_ref() {
                     e.set_property("source", hopper.to_str().unwrap());
@@ -291,28 +292,55 @@ fn switching_source_while_playing_does_not_stall() {
     }
     pipeline.set_state(gst::State::Null).unwrap();
     let t = times.lock().unwrap();
-    assert_eq!(t.len(), 472);
+    assert_eq!(t.len(), 472, "every driving frame rendered");
     assert!(
         warnings.iter().all(|w| !w.contains("portraitanimate")),
         "{warnings:?}"
     );
+    // The property was set while frame 99 was at the sink: the portrait is prepared
+    // in the background, so the next frames are still rendered, with the old portrait
+    // (a synchronous preparation would have blocked them), and a later one is new.
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    let similarity: Vec<f64> = t.iter().map(|f| psnr_rgb(&f.0, &src)).collect();
+    println!(
+        "PSNR to the first portrait: frame 99 {:.1}, 100 {:.1}, 101 {:.1}, 470 {:.1}",
+        similarity[98], similarity[99], similarity[100], similarity[469]
+    );
+    // The animated first portrait stays above 14 dB of it (18–∞ on this driver); the
+    // second one (hopper, letterboxed) is under 10 dB.
+    let old_min = similarity[..100]
+        .iter()
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    println!("PSNR of the first 100 frames: min {old_min:.1}");
+    assert!(old_min > 14.0);
+    // Frame 100 is processed right after the change (no queue: pushes are sequential).
+    assert!(
+        similarity[100] > 14.0,
+        "old portrait right after the change"
+    );
+    assert!(
+        similarity[470] < 10.0,
+        "the new portrait is rendered in the end"
+    );
+    let switched = (101..472)
+        .find(|&i| similarity[i] < 10.0)
+        .expect("a switch");
+    // Wall-clock pacing is reported, not asserted (timings belong in benchmarks).
     let gaps: Vec<f64> = t
         .windows(2)
         .map(|w| (w[1].1 - w[0].1).as_secs_f64() * 1e3)
         .collect();
     let mut sorted = gaps.clone();
     sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let around: f64 = gaps[95..160].iter().cloned().fold(0.0, f64::max);
-    println!("frame gaps: median {median:.1} ms, max around the switch {around:.1} ms");
-    // No stall longer than one frame interval (40 ms at 25 fps) beyond the usual pace.
-    assert!(
-        around <= median + 40.0,
-        "stall of {around:.1} ms (median {median:.1})"
+    let around = gaps[95..(switched + 5).min(gaps.len())]
+        .iter()
+        .cloned()
+        .fold(0.0, f64::max);
+    println!(
+        "switched at frame {switched}; frame gaps: median {:.1} ms, max from the change to the switch {around:.1} ms",
+        sorted[sorted.len() / 2]
     );
-    // The portrait did change: late frames differ a lot from early ones.
-    let (_, _, src) = decode_rgb(&media("astronaut.png"));
-    assert!(psnr_rgb(&t[470].0, &src) < 20.0, "still the old portrait");
 }
 
 #[test]
