@@ -139,10 +139,10 @@ impl ObjectImpl for PortraitAnimate {
                     .ok()
                     .flatten()
                     .filter(|p| !p.is_empty());
-                let (device, threads) = {
+                let device = {
                     let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
                     s.source = path.clone();
-                    (s.device, s.threads)
+                    s.device
                 };
                 // Running: prepare the new portrait off the streaming thread, at the
                 // current output size.
@@ -164,10 +164,12 @@ impl ObjectImpl for PortraitAnimate {
                         "preparing new source {path} in the background"
                     );
                     std::thread::spawn(move || {
+                        // One inference thread: on a small machine the other cores keep
+                        // the streaming thread at its pace meanwhile.
                         let r = source::prepare(
                             std::path::Path::new(&path),
                             device.into(),
-                            threads as usize,
+                            1,
                             Some(size),
                         );
                         *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
