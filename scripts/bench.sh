@@ -3,13 +3,14 @@
 # the same ONNX model from Python onnxruntime, on the same real frames, in one run;
 # then benches/motionextract.rs: the motion stage (FaceMesh + pose + expression, the
 # library and the element) next to the same FaceMesh model from Python, and whole
-# pipelines' frames/s.
+# pipelines' frames/s; then benches/portraitanimate.rs: the animator alone and the live
+# chain facedetect ! motionextract ! portraitanimate, per-frame latency and frames/s.
 # Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
 # in .cache/bench-venv. JSON on stdout (one document per bench) and in
 # target/bench-<name>.json, tables on stderr. Extra arguments go to `cargo bench`.
-# BENCHES (default "facedetect motionextract") picks the benches, BENCH_FRAMES (frames
-# per video, default 30) and BENCH_ROUNDS (passes over the frames, default 3) tune the
-# run.
+# BENCHES (default "facedetect motionextract portraitanimate") picks the benches,
+# BENCH_FRAMES (frames per video, default 30; portraitanimate: 120) and BENCH_ROUNDS
+# (passes over the frames, default 3) tune the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
@@ -35,5 +36,5 @@ export BENCH_PYTHON="$VENV/bin/python"
 # Elements are registered in-process by the bench; keep its registry cache apart.
 export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
 BENCH_ARGS=()
-for b in ${BENCHES:-facedetect motionextract}; do BENCH_ARGS+=(--bench "$b"); done
+for b in ${BENCHES:-facedetect motionextract portraitanimate}; do BENCH_ARGS+=(--bench "$b"); done
 cargo bench "${BENCH_ARGS[@]}" "$@"
