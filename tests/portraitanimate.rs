@@ -367,3 +367,26 @@ fn bad_sources_are_clear_errors() {
     ));
     assert!(e.contains("no face found"), "{e}");
 }
+
+#[test]
+fn prepared_source_landmarks_are_cached_on_disk() {
+    init();
+    let path = media("grace_hopper.jpg");
+    let (w, h, _) = decode_rgb(&path);
+    let cache = gstportrait::source::cache_file(&path, w, h).expect("a cache path");
+    let _ = std::fs::remove_file(&cache);
+    let t0 = Instant::now();
+    let a = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    let miss = t0.elapsed();
+    assert!(cache.is_file(), "{} written", cache.display());
+    let t1 = Instant::now();
+    let b = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    let hit = t1.elapsed();
+    println!("prepare: {miss:?} without the cache, {hit:?} with it");
+    assert_eq!(a.points, b.points, "the cached landmarks are the computed ones");
+    // A damaged cache file is ignored and rewritten.
+    std::fs::write(&cache, b"garbage").unwrap();
+    let c = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    assert_eq!(a.points, c.points);
+    assert_eq!(std::fs::metadata(&cache).unwrap().len(), 468 * 12);
+}

@@ -157,35 +157,17 @@ pub fn prepare(
 ) -> Result<Source, String> {
     let (width, height, rgba) = decode_image(path, size)?;
     let frame = FrameRef::packed(PixelFormat::Rgba, width, height, &rgba).map_err(|e| e.0)?;
-    let mut det = Detector::load(&detector::resolve_model("retinaface"), device, threads)
-        .map_err(|e| e.to_string())?
-        .detector;
-    let dets = det
-        .detect(&frame, &Params::default())
-        .map_err(|e| e.to_string())?;
-    let face = dets
-        .iter()
-        .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())))
-        .ok_or_else(|| {
-            format!(
-                "no face found in source {}: use a portrait with a visible, roughly frontal face",
-                path.display()
-            )
-        })?;
-    let mut mesh = FaceMesh::load(&landmarker::resolve_model("facemesh"), device, threads)
-        .map_err(|e| e.to_string())?
-        .mesh;
-    let crop = landmarker::crop_from_detection(
-        [face.bbox[0], face.bbox[1], face.width(), face.height()],
-        face.landmarks[0],
-        face.landmarks[1],
-    );
-    mesh.run(&frame, &crop).map_err(|e| e.to_string())?;
-    let mut landmarks = mesh.landmarks.clone();
-    let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
-    EyeRefiner::load(&iris, device, threads)
-        .and_then(|mut e| e.refine(&frame, &mut landmarks))
-        .map_err(|e| e.to_string())?;
+    let cache = cache_file(path, width, height);
+    let landmarks = match cache.as_deref().and_then(|c| read_landmarks(c)) {
+        Some(l) => l,
+        None => {
+            let l = find_landmarks(path, &frame, device, threads)?;
+            if let Some(c) = &cache {
+                write_landmarks(c, &l);
+            }
+            l
+        }
+    };
     let mesh_path = portrait_infer::models_dir().join(crate::CANONICAL_MESH);
     let canonical = std::fs::read(&mesh_path)
         .map_err(|e| format!("{}: {e}", mesh_path.display()))
@@ -212,4 +194,89 @@ pub fn prepare(
         triangles,
         face,
     })
+}
+
+/// The source face's 468 landmarks (eyes refined), found with the project's models.
+fn find_landmarks(
+    path: &Path,
+    frame: &FrameRef,
+    device: Device,
+    threads: usize,
+) -> Result<Vec<[f32; 3]>, String> {
+    let mut det = Detector::load(&detector::resolve_model("retinaface"), device, threads)
+        .map_err(|e| e.to_string())?
+        .detector;
+    let dets = det
+        .detect(frame, &Params::default())
+        .map_err(|e| e.to_string())?;
+    let face = dets
+        .iter()
+        .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())))
+        .ok_or_else(|| {
+            format!(
+                "no face found in source {}: use a portrait with a visible, roughly frontal face",
+                path.display()
+            )
+        })?;
+    let mut mesh = FaceMesh::load(&landmarker::resolve_model("facemesh"), device, threads)
+        .map_err(|e| e.to_string())?
+        .mesh;
+    let crop = landmarker::crop_from_detection(
+        [face.bbox[0], face.bbox[1], face.width(), face.height()],
+        face.landmarks[0],
+        face.landmarks[1],
+    );
+    mesh.run(frame, &crop).map_err(|e| e.to_string())?;
+    let mut landmarks = mesh.landmarks.clone();
+    let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
+    EyeRefiner::load(&iris, device, threads)
+        .and_then(|mut e| e.refine(frame, &mut landmarks))
+        .map_err(|e| e.to_string())?;
+    Ok(landmarks)
+}
+
+/// Where the landmarks of `path` (decoded at `w`×`h`) are cached: keyed by a 64-bit
+/// FNV-1a hash of the file's bytes and the size, so an edited file is analysed again.
+pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes
+        .iter()
+        .chain(&(w as u64).to_le_bytes())
+        .chain(&(h as u64).to_le_bytes())
+    {
+        hash ^= *b as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Some(
+        portrait_infer::cache_dir()
+            .join("sources")
+            .join(format!("{hash:016x}-v1.landmarks")),
+    )
+}
+
+fn read_landmarks(file: &Path) -> Option<Vec<[f32; 3]>> {
+    let b = std::fs::read(file).ok()?;
+    if b.len() != 468 * 12 {
+        return None;
+    }
+    let f: Vec<f32> = b
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let l: Vec<[f32; 3]> = f.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
+    l.iter().flatten().all(|v| v.is_finite()).then_some(l)
+}
+
+/// Best effort: a cache that cannot be written only costs the next start some time.
+fn write_landmarks(file: &Path, l: &[[f32; 3]]) {
+    let bytes: Vec<u8> = l.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    if let Some(dir) = file.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let part = file.with_extension("part");
+        if std::fs::write(&part, bytes).is_ok() {
+            let _ = std::fs::rename(&part, file);
+        }
+    }
 }
