@@ -158,7 +158,7 @@ pub fn prepare(
     let (width, height, rgba) = decode_image(path, size)?;
     let frame = FrameRef::packed(PixelFormat::Rgba, width, height, &rgba).map_err(|e| e.0)?;
     let cache = cache_file(path, width, height);
-    let landmarks = match cache.as_deref().and_then(|c| read_landmarks(c)) {
+    let landmarks = match cache.as_deref().and_then(read_landmarks) {
         Some(l) => l,
         None => {
             let l = find_landmarks(path, &frame, device, threads)?;
