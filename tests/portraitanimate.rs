@@ -383,10 +383,48 @@ fn prepared_source_landmarks_are_cached_on_disk() {
     let b = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
     let hit = t1.elapsed();
     println!("prepare: {miss:?} without the cache, {hit:?} with it");
-    assert_eq!(a.points, b.points, "the cached landmarks are the computed ones");
+    assert_eq!(
+        a.points, b.points,
+        "the cached landmarks are the computed ones"
+    );
     // A damaged cache file is ignored and rewritten.
     std::fs::write(&cache, b"garbage").unwrap();
     let c = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
     assert_eq!(a.points, c.points);
     assert_eq!(std::fs::metadata(&cache).unwrap().len(), 468 * 12);
+}
+
+#[test]
+fn width_scales_the_output_keeping_the_aspect() {
+    let (sw, sh, src) = decode_rgb(&media("astronaut.png"));
+    let line = animate_line(
+        "grace_hopper.jpg",
+        "imagefreeze num-buffers=2 !",
+        "astronaut.png",
+    )
+    .replace(
+        "portraitanimate name=pa",
+        "portraitanimate name=pa width=256",
+    );
+    let frames = rgba_frames(&line, |_| {});
+    assert_eq!(frames[0].0.len(), 256 * 256 * 4, "256×256 RGBA");
+    // The still driver gives the portrait itself, at half size: compare with a 2×2 box
+    // average of the source.
+    let mut half = vec![0u8; 256 * 256 * 3];
+    for y in 0..256 {
+        for x in 0..256 {
+            for c in 0..3 {
+                let g = |xx: usize, yy: usize| src[(yy * sw + xx) * 3 + c] as u32;
+                let v = g(2 * x, 2 * y)
+                    + g(2 * x + 1, 2 * y)
+                    + g(2 * x, 2 * y + 1)
+                    + g(2 * x + 1, 2 * y + 1);
+                half[(y * 256 + x) * 3 + c] = ((v + 2) / 4) as u8;
+            }
+        }
+    }
+    assert_eq!((sw, sh), (512, 512));
+    let p = psnr_rgb(&frames[1].0, &half);
+    println!("PSNR of the 256² output vs the half-size source: {p:.1} dB");
+    assert!(p >= 28.0, "{p}");
 }

@@ -41,6 +41,8 @@ struct Settings {
     threads: u32,
     hold_frames: u32,
     mouth_interior: bool,
+    width: u32,
+    height: u32,
 }
 
 impl Default for Settings {
@@ -51,6 +53,8 @@ impl Default for Settings {
             threads: 0,
             hold_frames: DEFAULT_HOLD_FRAMES,
             mouth_interior: true,
+            width: 0,
+            height: 0,
         }
     }
 }
@@ -58,6 +62,8 @@ impl Default for Settings {
 struct Current {
     source: Arc<Source>,
     warp: MeshWarp,
+    /// Output size (the source's unless width/height say otherwise).
+    out: (usize, usize),
 }
 
 struct State {
@@ -76,6 +82,17 @@ pub struct PortraitAnimate {
     state: Mutex<Option<State>>,
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn output_size_keeps_the_aspect_when_one_side_is_given() {
+        assert_eq!(super::output_size(600, 400, 0, 0), (600, 400));
+        assert_eq!(super::output_size(600, 400, 300, 0), (300, 200));
+        assert_eq!(super::output_size(600, 400, 0, 100), (150, 100));
+        assert_eq!(super::output_size(600, 400, 64, 64), (64, 64));
+    }
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for PortraitAnimate {
     const NAME: &'static str = "GstPortraitAnimate";
@@ -83,11 +100,30 @@ impl ObjectSubclass for PortraitAnimate {
     type ParentType = gst_base::BaseTransform;
 }
 
-fn current_for(src: Source) -> Current {
-    let warp = MeshWarp::new(&src.points, src.triangles.clone(), src.width, src.height);
+/// Output size for a `w`×`h` source: `width`/`height` when set; one of them alone keeps
+/// the source's aspect ratio.
+fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize) {
+    let (ow, oh) = (width as usize, height as usize);
+    match (ow, oh) {
+        (0, 0) => (w, h),
+        (0, oh) => (
+            ((w * oh) as f64 / h.max(1) as f64).round().max(1.0) as usize,
+            oh,
+        ),
+        (ow, 0) => (
+            ow,
+            ((h * ow) as f64 / w.max(1) as f64).round().max(1.0) as usize,
+        ),
+        (ow, oh) => (ow, oh),
+    }
+}
+
+fn current_for(src: Source, out: (usize, usize)) -> Current {
+    let warp = MeshWarp::new(&src.points, src.triangles.clone(), out.0, out.1);
     Current {
         source: Arc::new(src),
         warp,
+        out,
     }
 }
 
@@ -119,6 +155,20 @@ impl ObjectImpl for PortraitAnimate {
                     .maximum(100000)
                     .default_value(d.hold_frames)
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("width")
+                    .nick("Width")
+                    .blurb("Output width in pixels (0: the source's; with height 0, the source's aspect ratio is kept)")
+                    .maximum(16384)
+                    .default_value(0)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("height")
+                    .nick("Height")
+                    .blurb("Output height in pixels (0: the source's; with width 0, the source's aspect ratio is kept)")
+                    .maximum(16384)
+                    .default_value(0)
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("mouth-interior")
                     .nick("Mouth interior")
@@ -183,6 +233,8 @@ impl ObjectImpl for PortraitAnimate {
                     "threads" => s.threads = value.get().unwrap_or(s.threads),
                     "hold-frames" => s.hold_frames = value.get().unwrap_or(s.hold_frames),
                     "mouth-interior" => s.mouth_interior = value.get().unwrap_or(s.mouth_interior),
+                    "width" => s.width = value.get().unwrap_or(s.width),
+                    "height" => s.height = value.get().unwrap_or(s.height),
                     other => gst::warning!(CAT, imp = self, "unknown property {other}"),
                 }
             }
@@ -197,6 +249,8 @@ impl ObjectImpl for PortraitAnimate {
             "threads" => s.threads.to_value(),
             "hold-frames" => s.hold_frames.to_value(),
             "mouth-interior" => s.mouth_interior.to_value(),
+            "width" => s.width.to_value(),
+            "height" => s.height.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -277,7 +331,10 @@ impl BaseTransformImpl for PortraitAnimate {
             src.height
         );
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
-            current: current_for(src),
+            current: {
+                let out = output_size(src.width, src.height, s.width, s.height);
+                current_for(src, out)
+            },
             pending: Default::default(),
             motion: DrivingMotion::neutral(),
             lost_frames: 0,
@@ -303,12 +360,7 @@ impl BaseTransformImpl for PortraitAnimate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|st| {
-                (
-                    st.current.source.width as i32,
-                    st.current.source.height as i32,
-                )
-            });
+            .map(|st| (st.current.out.0 as i32, st.current.out.1 as i32));
         let mut out = gst::Caps::new_empty();
         {
             let out = out.get_mut()?;
@@ -375,7 +427,7 @@ impl BaseTransformImpl for PortraitAnimate {
             Some(Ok(src)) => {
                 let (w, h) = (st.current.source.width, st.current.source.height);
                 if src.width == w && src.height == h {
-                    st.current = current_for(src);
+                    st.current = current_for(src, st.current.out);
                     st.motion = DrivingMotion::neutral();
                     gst::info!(CAT, imp = self, "switched source");
                 } else {
@@ -431,16 +483,23 @@ impl BaseTransformImpl for PortraitAnimate {
         }
 
         let src = st.current.source.clone();
+        let (ow, oh) = st.current.out;
         src.face.drive(&st.motion, &mut st.targets);
         st.targets
             .extend_from_slice(&src.points[st.targets.len()..]);
+        if (ow, oh) != (src.width, src.height) {
+            let (sx, sy) = (ow as f32 / src.width as f32, oh as f32 / src.height as f32);
+            for p in st.targets.iter_mut() {
+                *p = [p[0] * sx, p[1] * sy];
+            }
+        }
         let frame = src.frame().map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["source frame: {}", e]);
             gst::FlowError::Error
         })?;
         let mut map = outbuf.map_writable().map_err(|_| gst::FlowError::Error)?;
         let out = map.as_mut_slice();
-        if out.len() < src.width * src.height * 4 {
+        if out.len() < ow * oh * 4 {
             return Err(gst::FlowError::NotNegotiated);
         }
         let threads = if s.threads == 0 {
@@ -450,21 +509,18 @@ impl BaseTransformImpl for PortraitAnimate {
         } else {
             s.threads as usize
         };
-        st.current.warp.warp(
-            &frame,
-            &st.targets,
-            &mut out[..src.width * src.height * 4],
-            threads,
-        );
+        st.current
+            .warp
+            .warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
         if s.mouth_interior {
-            paint_mouth(&src, &st.targets, out);
+            paint_mouth(&src, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
     }
 }
 
 /// Paints the driven inner-lip polygon dark where it is open wider than the source's.
-fn paint_mouth(src: &Source, targets: &[[f32; 2]], out: &mut [u8]) {
+fn paint_mouth(src: &Source, targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
     let gap =
         |p: &[[f32; 2]]| ((p[13][0] - p[14][0]).powi(2) + (p[13][1] - p[14][1]).powi(2)).sqrt();
     let width =
@@ -482,5 +538,5 @@ fn paint_mouth(src: &Source, targets: &[[f32; 2]], out: &mut [u8]) {
         return;
     }
     let poly = INNER_LIPS.map(|i| targets[i]);
-    portrait_vision::draw::fill_polygon_rgba(out, src.width, src.height, &poly, MOUTH_RGB, alpha);
+    portrait_vision::draw::fill_polygon_rgba(out, ow, oh, &poly, MOUTH_RGB, alpha);
 }
