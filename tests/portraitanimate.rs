@@ -384,13 +384,13 @@ fn prepared_source_landmarks_are_cached_on_disk() {
     let hit = t1.elapsed();
     println!("prepare: {miss:?} without the cache, {hit:?} with it");
     assert_eq!(
-        a.points, b.points,
+        a.frames[0].points, b.frames[0].points,
         "the cached landmarks are the computed ones"
     );
     // A damaged cache file is ignored and rewritten.
     std::fs::write(&cache, b"garbage").unwrap();
     let c = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
-    assert_eq!(a.points, c.points);
+    assert_eq!(a.frames[0].points, c.frames[0].points);
     assert_eq!(std::fs::metadata(&cache).unwrap().len(), 468 * 12);
 }
 
@@ -427,4 +427,47 @@ fn width_scales_the_output_keeping_the_aspect() {
     let p = psnr_rgb(&frames[1].0, &half);
     println!("PSNR of the 256² output vs the half-size source: {p:.1} dB");
     assert!(p >= 28.0, "{p}");
+}
+
+#[test]
+fn a_video_source_loops_frame_by_frame() {
+    // single_face.mp4 (72 frames, 640×360) as the source, a still driver for 80 frames:
+    // output frame k is source frame k mod 72, unchanged.
+    let frames = rgba_frames(
+        &animate_line(
+            "grace_hopper.jpg",
+            "imagefreeze num-buffers=80 !",
+            "single_face.mp4",
+        ),
+        |_| {},
+    );
+    assert_eq!(frames.len(), 80);
+    let (_, _, video) =
+        gstportrait::source::decode_frames(&media("single_face.mp4"), None, 100).unwrap();
+    assert_eq!(video.len(), 72);
+    let psnr_rgba = |a: &[u8], b: &[u8]| {
+        let se: f64 = a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .filter(|(i, _)| i % 4 != 3)
+            .map(|(_, (x, y))| (*x as f64 - *y as f64).powi(2))
+            .sum();
+        let mse = se / (a.len() as f64 * 0.75);
+        if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (255.0f64 * 255.0 / mse).log10()
+        }
+    };
+    for k in [0, 1, 40, 71, 72, 79] {
+        let p = psnr_rgba(&frames[k].0, &video[k % 72]);
+        assert!(
+            p >= 35.0,
+            "output {k} vs source frame {}: {p:.1} dB",
+            k % 72
+        );
+    }
+    // And they are different frames (the loop really advances).
+    assert!(psnr_rgba(&frames[0].0, &frames[40].0) < 35.0);
 }

@@ -23,11 +23,22 @@ pub struct Source {
     pub path: PathBuf,
     pub width: usize,
     pub height: usize,
+    /// One frame for an image; every frame (up to [`MAX_SOURCE_FRAMES`]) of a video,
+    /// played in a loop.
+    pub frames: Vec<SourceFrame>,
+    /// Triangulation of frame 0's points, used for every frame (same landmarks).
+    pub triangles: Vec<[u32; 3]>,
+}
+
+/// Video sources are decoded into memory up to this many frames (10 s at 30 fps).
+pub const MAX_SOURCE_FRAMES: usize = 300;
+
+/// One prepared frame of the source.
+pub struct SourceFrame {
     /// Packed RGBA pixels.
     pub rgba: Vec<u8>,
     /// The 468 face landmarks (image px) followed by the border points.
     pub points: Vec<[f32; 2]>,
-    pub triangles: Vec<[u32; 3]>,
     pub face: SourceFace,
 }
 
@@ -42,17 +53,26 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
-    pub fn frame(&self) -> Result<FrameRef<'_>, String> {
-        FrameRef::packed(PixelFormat::Rgba, self.width, self.height, &self.rgba).map_err(|e| e.0)
+    /// Frame `i` (modulo the frame count) as a frame view.
+    pub fn frame(&self, i: usize) -> Result<(&SourceFrame, FrameRef<'_>), String> {
+        let f = &self.frames[i % self.frames.len().max(1)];
+        let view = FrameRef::packed(PixelFormat::Rgba, self.width, self.height, &f.rgba)
+            .map_err(|e| e.0)?;
+        Ok((f, view))
     }
 }
 
-/// A decoded image: width, height, packed RGBA.
-pub type Rgba = (usize, usize, Vec<u8>);
+/// Decoded frames: width, height, packed RGBA of each frame.
+pub type Rgba = (usize, usize, Vec<Vec<u8>>);
 
-/// Decodes an image file (any format GStreamer can decode) to packed RGBA, scaled to
-/// `size` (keeping the aspect ratio, with borders) when given.
-pub fn decode_image(path: &Path, size: Option<(usize, usize)>) -> Result<Rgba, String> {
+/// Decodes an image or video file (anything GStreamer decodes) to packed RGBA frames,
+/// at most `max_frames`, scaled to `size` (keeping the aspect ratio, with borders)
+/// when given.
+pub fn decode_frames(
+    path: &Path,
+    size: Option<(usize, usize)>,
+    max_frames: usize,
+) -> Result<Rgba, String> {
     if !path.is_file() {
         return Err(format!("source {} does not exist", path.display()));
     }
@@ -104,7 +124,8 @@ pub fn decode_image(path: &Path, size: Option<(usize, usize)>) -> Result<Rgba, S
     let pad = sink.static_pad("sink").ok_or("no sink pad")?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
-        if g.is_none()
+        let full = g.as_ref().is_some_and(|f| f.2.len() >= max_frames);
+        if !full
             && let Some(buf) = info.buffer()
             && let Some(vi) = pad
                 .current_caps()
@@ -118,7 +139,11 @@ pub fn decode_image(path: &Path, size: Option<(usize, usize)>) -> Result<Rgba, S
             for y in 0..h {
                 rgba.extend_from_slice(&data[y * stride..y * stride + w * 4]);
             }
-            *g = Some((w, h, rgba));
+            match g.as_mut() {
+                Some(f) if (f.0, f.1) == (w, h) => f.2.push(rgba),
+                Some(_) => {}
+                None => *g = Some((w, h, vec![rgba])),
+            }
         }
         gst::PadProbeReturn::Ok
     });
@@ -127,7 +152,20 @@ pub fn decode_image(path: &Path, size: Option<(usize, usize)>) -> Result<Rgba, S
         .map_err(|e| e.to_string())?;
     let bus = pipeline.bus().ok_or("no bus")?;
     let mut err = None;
-    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // Poll, so that we stop as soon as enough frames are in (a long video).
+    loop {
+        let full = got
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|f| f.2.len() >= max_frames);
+        if full || std::time::Instant::now() > deadline {
+            break;
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
+            continue;
+        };
         match msg.view() {
             gst::MessageView::Eos(..) => break,
             gst::MessageView::Error(e) => {
@@ -155,13 +193,15 @@ pub fn prepare(
     threads: usize,
     size: Option<(usize, usize)>,
 ) -> Result<Source, String> {
-    let (width, height, rgba) = decode_image(path, size)?;
-    let frame = FrameRef::packed(PixelFormat::Rgba, width, height, &rgba).map_err(|e| e.0)?;
+    let (width, height, images) = decode_frames(path, size, MAX_SOURCE_FRAMES)?;
     let cache = cache_file(path, width, height);
-    let landmarks = match cache.as_deref().and_then(read_landmarks) {
+    let landmarks = match cache
+        .as_deref()
+        .and_then(|c| read_landmarks(c, images.len()))
+    {
         Some(l) => l,
         None => {
-            let l = find_landmarks(path, &frame, device, threads)?;
+            let l = find_landmarks(path, width, height, &images, device, threads)?;
             if let Some(c) = &cache {
                 write_landmarks(c, &l);
             }
@@ -174,65 +214,97 @@ pub fn prepare(
         .and_then(|b| {
             CanonicalMesh::parse(&b).map_err(|e| format!("{}: {e}", mesh_path.display()))
         })?;
-    let face = SourceFace::new(&landmarks, &canonical.vertices, &canonical.weights()).ok_or_else(
-        || {
+    let weights = canonical.weights();
+    let border = warp::border_points(width, height, BORDER_POINTS_PER_SIDE);
+    let mut frames = Vec::with_capacity(images.len());
+    for (rgba, lm) in images.into_iter().zip(landmarks) {
+        let face = SourceFace::new(&lm, &canonical.vertices, &weights).ok_or_else(|| {
             format!(
                 "could not fit a head pose to the face in {}",
                 path.display()
             )
-        },
-    )?;
-    let mut points: Vec<[f32; 2]> = landmarks.iter().map(|p| [p[0], p[1]]).collect();
-    points.extend(warp::border_points(width, height, BORDER_POINTS_PER_SIDE));
-    let triangles = warp::delaunay(&points);
+        })?;
+        let mut points: Vec<[f32; 2]> = lm.iter().map(|p| [p[0], p[1]]).collect();
+        points.extend_from_slice(&border);
+        frames.push(SourceFrame { rgba, points, face });
+    }
+    let triangles = warp::delaunay(&frames[0].points);
     Ok(Source {
         path: path.to_path_buf(),
         width,
         height,
-        rgba,
-        points,
+        frames,
         triangles,
-        face,
     })
 }
 
-/// The source face's 468 landmarks (eyes refined), found with the project's models.
+/// The source face's 468 landmarks (eyes refined) on each frame, found with the
+/// project's models: detected on the first frame, then followed with the mesh (and
+/// detected again when the mesh loses it; a frame without any face keeps the
+/// previous frame's landmarks).
 fn find_landmarks(
     path: &Path,
-    frame: &FrameRef,
+    width: usize,
+    height: usize,
+    images: &[Vec<u8>],
     device: Device,
     threads: usize,
-) -> Result<Vec<[f32; 3]>, String> {
+) -> Result<Vec<Vec<[f32; 3]>>, String> {
     let mut det = Detector::load(&detector::resolve_model("retinaface"), device, threads)
         .map_err(|e| e.to_string())?
         .detector;
-    let dets = det
-        .detect(frame, &Params::default())
-        .map_err(|e| e.to_string())?;
-    let face = dets
-        .iter()
-        .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())))
-        .ok_or_else(|| {
-            format!(
-                "no face found in source {}: use a portrait with a visible, roughly frontal face",
-                path.display()
-            )
-        })?;
     let mut mesh = FaceMesh::load(&landmarker::resolve_model("facemesh"), device, threads)
         .map_err(|e| e.to_string())?
         .mesh;
-    let crop = landmarker::crop_from_detection(
-        [face.bbox[0], face.bbox[1], face.width(), face.height()],
-        face.landmarks[0],
-        face.landmarks[1],
-    );
-    mesh.run(frame, &crop).map_err(|e| e.to_string())?;
-    let mut landmarks = mesh.landmarks.clone();
     let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
-    EyeRefiner::load(&iris, device, threads)
-        .and_then(|mut e| e.refine(frame, &mut landmarks))
-        .map_err(|e| e.to_string())?;
-    Ok(landmarks)
+    let mut eyes = EyeRefiner::load(&iris, device, threads).map_err(|e| e.to_string())?;
+    let mut out: Vec<Vec<[f32; 3]>> = Vec::with_capacity(images.len());
+    for rgba in images {
+        let frame = FrameRef::packed(PixelFormat::Rgba, width, height, rgba).map_err(|e| e.0)?;
+        let tracked = match out
+            .last()
+            .and_then(|prev| landmarker::crop_from_landmarks(prev))
+        {
+            Some(crop) => {
+                (mesh.run(&frame, &crop).map_err(|e| e.to_string())? >= 0.5).then_some(())
+            }
+            None => None,
+        };
+        if tracked.is_none() {
+            let dets = det
+                .detect(&frame, &Params::default())
+                .map_err(|e| e.to_string())?;
+            let largest = dets
+                .iter()
+                .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())));
+            match (largest, out.last()) {
+                (Some(face), _) => {
+                    let crop = landmarker::crop_from_detection(
+                        [face.bbox[0], face.bbox[1], face.width(), face.height()],
+                        face.landmarks[0],
+                        face.landmarks[1],
+                    );
+                    mesh.run(&frame, &crop).map_err(|e| e.to_string())?;
+                }
+                (None, Some(prev)) => {
+                    let prev = prev.clone();
+                    out.push(prev);
+                    continue;
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "no face found in source {}: use a portrait with a visible, roughly frontal face",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        let mut landmarks = mesh.landmarks.clone();
+        eyes.refine(&frame, &mut landmarks)
+            .map_err(|e| e.to_string())?;
+        out.push(landmarks);
+    }
+    Ok(out)
 }
 
 /// Where the landmarks of `path` (decoded at `w`×`h`) are cached: keyed by a 64-bit
@@ -251,26 +323,37 @@ pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
     Some(
         portrait_infer::cache_dir()
             .join("sources")
-            .join(format!("{hash:016x}-v1.landmarks")),
+            .join(format!("{hash:016x}-v2.landmarks")),
     )
 }
 
-fn read_landmarks(file: &Path) -> Option<Vec<[f32; 3]>> {
+fn read_landmarks(file: &Path, frames: usize) -> Option<Vec<Vec<[f32; 3]>>> {
     let b = std::fs::read(file).ok()?;
-    if b.len() != 468 * 12 {
+    if frames == 0 || b.len() != frames * 468 * 12 {
         return None;
     }
     let f: Vec<f32> = b
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let l: Vec<[f32; 3]> = f.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect();
-    l.iter().flatten().all(|v| v.is_finite()).then_some(l)
+    if !f.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    Some(
+        f.chunks_exact(468 * 3)
+            .map(|fr| fr.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect())
+            .collect(),
+    )
 }
 
 /// Best effort: a cache that cannot be written only costs the next start some time.
-fn write_landmarks(file: &Path, l: &[[f32; 3]]) {
-    let bytes: Vec<u8> = l.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+fn write_landmarks(file: &Path, l: &[Vec<[f32; 3]>]) {
+    let bytes: Vec<u8> = l
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     if let Some(dir) = file.parent()
         && std::fs::create_dir_all(dir).is_ok()
     {

@@ -61,7 +61,10 @@ impl Default for Settings {
 
 struct Current {
     source: Arc<Source>,
-    warp: MeshWarp,
+    /// One warp per source frame (their source points differ).
+    warps: Vec<MeshWarp>,
+    /// Index of the next source frame (a video source loops).
+    next: usize,
     /// Output size (the source's unless width/height say otherwise).
     out: (usize, usize),
 }
@@ -119,10 +122,15 @@ fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize) {
 }
 
 fn current_for(src: Source, out: (usize, usize)) -> Current {
-    let warp = MeshWarp::new(&src.points, src.triangles.clone(), out.0, out.1);
+    let warps = src
+        .frames
+        .iter()
+        .map(|f| MeshWarp::new(&f.points, src.triangles.clone(), out.0, out.1))
+        .collect();
     Current {
         source: Arc::new(src),
-        warp,
+        warps,
+        next: 0,
         out,
     }
 }
@@ -134,7 +142,7 @@ impl ObjectImpl for PortraitAnimate {
             vec![
                 glib::ParamSpecString::builder("source")
                     .nick("Source portrait")
-                    .blurb("Image file of the portrait to animate (any format GStreamer decodes). Its face is found with the project's own models when the element starts. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
+                    .blurb("Image or video file of the portrait to animate (any format GStreamer decodes); a video (up to 300 frames, decoded into memory) plays in a loop, one source frame per output frame, and its first frame must show the face. The face is found with the project's own models when the element starts, and its landmarks are cached on disk (keyed by the file's hash) so a restart is quick. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("device", d.device)
@@ -484,19 +492,20 @@ impl BaseTransformImpl for PortraitAnimate {
 
         let src = st.current.source.clone();
         let (ow, oh) = st.current.out;
-        src.face.drive(&st.motion, &mut st.targets);
-        st.targets
-            .extend_from_slice(&src.points[st.targets.len()..]);
+        let idx = st.current.next % src.frames.len().max(1);
+        st.current.next = idx + 1;
+        let (sf, frame) = src.frame(idx).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["source frame: {}", e]);
+            gst::FlowError::Error
+        })?;
+        sf.face.drive(&st.motion, &mut st.targets);
+        st.targets.extend_from_slice(&sf.points[st.targets.len()..]);
         if (ow, oh) != (src.width, src.height) {
             let (sx, sy) = (ow as f32 / src.width as f32, oh as f32 / src.height as f32);
             for p in st.targets.iter_mut() {
                 *p = [p[0] * sx, p[1] * sy];
             }
         }
-        let frame = src.frame().map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["source frame: {}", e]);
-            gst::FlowError::Error
-        })?;
         let mut map = outbuf.map_writable().map_err(|_| gst::FlowError::Error)?;
         let out = map.as_mut_slice();
         if out.len() < ow * oh * 4 {
@@ -509,30 +518,27 @@ impl BaseTransformImpl for PortraitAnimate {
         } else {
             s.threads as usize
         };
-        st.current
-            .warp
-            .warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
+        st.current.warps[idx].warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
         if s.mouth_interior {
-            paint_mouth(&src, &st.targets, out, ow, oh);
+            paint_mouth(&sf.points, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
     }
 }
 
 /// Paints the driven inner-lip polygon dark where it is open wider than the source's.
-fn paint_mouth(src: &Source, targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
+fn paint_mouth(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
     let gap =
         |p: &[[f32; 2]]| ((p[13][0] - p[14][0]).powi(2) + (p[13][1] - p[14][1]).powi(2)).sqrt();
     let width =
         |p: &[[f32; 2]]| ((p[78][0] - p[308][0]).powi(2) + (p[78][1] - p[308][1]).powi(2)).sqrt();
-    if targets.len() < 468 || src.points.len() < 468 {
+    if targets.len() < 468 || source.len() < 468 {
         return;
     }
     // How much wider than the source's the lips part (gap over mouth width); the
     // interior fades in over the first 0.15 of it, so a source that already shows its
     // teeth keeps them for small openings.
-    let opened =
-        gap(targets) / width(targets).max(1.0) - gap(&src.points) / width(&src.points).max(1.0);
+    let opened = gap(targets) / width(targets).max(1.0) - gap(source) / width(source).max(1.0);
     let alpha = ((opened - 0.02) / 0.15).clamp(0.0, 0.9);
     if alpha <= 0.0 {
         return;
