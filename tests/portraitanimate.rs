@@ -297,9 +297,9 @@ fn switching_source_while_playing_keeps_rendering() {
         warnings.iter().all(|w| !w.contains("portraitanimate")),
         "{warnings:?}"
     );
-    // The property was set while frame 99 was at the sink: the portrait is prepared
-    // in the background, so the next frames are still rendered, with the old portrait
-    // (a synchronous preparation would have blocked them), and a later one is new.
+    // The property was set while frame 99 was at the sink; the new portrait is prepared
+    // in a background thread and takes over a few frames later (how many depends on
+    // the machine and on the landmark cache, so only before/after are asserted).
     let (_, _, src) = decode_rgb(&media("astronaut.png"));
     let similarity: Vec<f64> = t.iter().map(|f| psnr_rgb(&f.0, &src)).collect();
     println!(
@@ -314,16 +314,11 @@ fn switching_source_while_playing_keeps_rendering() {
         .fold(f64::INFINITY, f64::min);
     println!("PSNR of the first 100 frames: min {old_min:.1}");
     assert!(old_min > 14.0);
-    // Frame 100 is processed right after the change (no queue: pushes are sequential).
-    assert!(
-        similarity[100] > 14.0,
-        "old portrait right after the change"
-    );
     assert!(
         similarity[470] < 10.0,
         "the new portrait is rendered in the end"
     );
-    let switched = (101..472)
+    let switched = (100..472)
         .find(|&i| similarity[i] < 10.0)
         .expect("a switch");
     // Wall-clock pacing is reported, not asserted (timings belong in benchmarks).
