@@ -326,3 +326,150 @@ fn motionextract_element_carries_the_keypoints() {
     // The FaceMesh part is still there.
     assert_eq!(m.landmarks.len(), 468);
 }
+
+/// Fixture `appearance_feature_extractor`: feature [1,32,16,64,64] = mean(img) everywhere.
+fn appearance_fixture() -> Vec<u8> {
+    let n = 32 * 16 * 64 * 64;
+    let nodes = vec![
+        onnx::constant("zeros", &[1, 32, 16, 64, 64], &vec![0.0; n]),
+        onnx::node_with(
+            "ReduceMean",
+            &["img"],
+            &["m"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Add", &["zeros", "m"], &["feature"], &[]),
+    ];
+    onnx::graph_model(
+        &[("img", &[1, 3, 256, 256])],
+        &nodes,
+        &[("feature", &[1, 32, 16, 64, 64])],
+    )
+}
+
+/// Per-channel offsets of the warping fixture.
+const WARP_CH: [f32; 3] = [0.1, 0.2, 0.3];
+
+/// Fixture `warping_spade`: out[c] = WARP_CH[c] + mean(kp_driving) + 2·mean(kp_source)
+/// + mean(feature_3d), the same on every pixel: each input shows up separately.
+fn warping_fixture() -> Vec<u8> {
+    let mean = |i: &str, o: &str| {
+        onnx::node_with("ReduceMean", &[i], &[o], &[onnx::attr_int("keepdims", 0)])
+    };
+    let nodes = vec![
+        onnx::constant("zeros", &[1, 3, 512, 512], &vec![0.0; 3 * 512 * 512]),
+        onnx::constant("ch", &[1, 3, 1, 1], &WARP_CH),
+        onnx::constant("two", &[], &[2.0]),
+        mean("kp_driving", "md"),
+        mean("kp_source", "ms"),
+        mean("feature_3d", "mf"),
+        onnx::node_with("Mul", &["ms", "two"], &["ms2"], &[]),
+        onnx::node_with("Add", &["zeros", "ch"], &["a"], &[]),
+        onnx::node_with("Add", &["a", "md"], &["b"], &[]),
+        onnx::node_with("Add", &["b", "ms2"], &["c"], &[]),
+        onnx::node_with("Add", &["c", "mf"], &["out"], &[]),
+    ];
+    onnx::graph_model(
+        &[
+            ("feature_3d", &[1, 32, 16, 64, 64]),
+            ("kp_driving", &[1, 21, 3]),
+            ("kp_source", &[1, 21, 3]),
+        ],
+        &nodes,
+        &[("out", &[1, 3, 512, 512])],
+    )
+}
+
+/// Stitching delta of the fixture: 0.001·i on the 63 keypoint values, then +0.05 on x
+/// and −0.02 on y.
+fn stitch_delta() -> Vec<f32> {
+    let mut d: Vec<f32> = (0..63).map(|i| 0.001 * i as f32).collect();
+    d.extend([0.05, -0.02]);
+    d
+}
+
+/// Fixture `stitching`: [1,126] → the constant delta above (+0 × mean of the input, so
+/// the input is used).
+fn stitching_fixture() -> Vec<u8> {
+    let nodes = vec![
+        onnx::constant("delta0", &[1, 65], &stitch_delta()),
+        onnx::node_with(
+            "ReduceMean",
+            &["x"],
+            &["m"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::constant("zero", &[], &[0.0]),
+        onnx::node_with("Mul", &["m", "zero"], &["m0"], &[]),
+        onnx::node_with("Add", &["delta0", "m0"], &["delta"], &[]),
+    ];
+    onnx::graph_model(&[("x", &[1, 126])], &nodes, &[("delta", &[1, 65])])
+}
+
+/// A FasterLivePortrait-layout directory of fixtures.
+fn fixture_dir(name: &str) -> PathBuf {
+    let d = tmpdir(name);
+    onnx::write(&d.join("motion_extractor.onnx"), &motion_fixture(false));
+    onnx::write(
+        &d.join("appearance_feature_extractor.onnx"),
+        &appearance_fixture(),
+    );
+    onnx::write(&d.join("warping_spade.onnx"), &warping_fixture());
+    onnx::write(&d.join("stitching.onnx"), &stitching_fixture());
+    d
+}
+
+#[test]
+fn renderer_feeds_every_model_and_applies_the_keypoint_math() {
+    common::init();
+    let dir = fixture_dir("renderer");
+    let mut r = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    r.set_source(&crop()).unwrap();
+    check_params(r.source());
+    // A still driver: relative motion leaves the source keypoints x_s as they are.
+    let d = *r.source();
+    let kp = r.render(&d, &d).unwrap();
+    let t = [1.0, -0.25];
+    let delta = stitch_delta();
+    let mut mean_xs = 0.0;
+    for i in 0..21 {
+        let e = expected_keypoint(i, t);
+        for c in 0..3 {
+            mean_xs += e[c] / 63.0;
+            let want = e[c] + delta[3 * i + c] + [0.05, -0.02, 0.0][c];
+            assert!(
+                close(kp[i][c], want, 1e-4),
+                "kp[{i}][{c}] {} vs {want}",
+                kp[i][c]
+            );
+        }
+    }
+    let mean_delta = (1.953 + 21.0 * 0.05 - 21.0 * 0.02) / 63.0;
+    // feature = mean of the crop = (0.5 + 0.25 + 0.375) / 3.
+    let feature = 0.375;
+    for (c, ch) in WARP_CH.iter().enumerate() {
+        let want = ch + (mean_xs + mean_delta) + 2.0 * mean_xs + feature;
+        let got = r.image[c * 512 * 512 + 1234];
+        assert!(close(got, want, 1e-3), "channel {c}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn renderer_rejects_a_missing_or_wrong_model() {
+    common::init();
+    let dir = fixture_dir("renderer-bad");
+    std::fs::remove_file(dir.join("stitching.onnx")).unwrap();
+    let e = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("stitching.onnx") && e.contains("does not exist"),
+        "{e}"
+    );
+    onnx::write(&dir.join("stitching.onnx"), &appearance_fixture());
+    let e = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("stitching model"), "{e}");
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use portrait_infer::ort::value::TensorRef;
 use portrait_infer::{Device, InferError, SharedSession, Signature};
-pub use portrait_vision::liveportrait::{KeypointParams, NUM_KP, POSE_BINS};
+pub use portrait_vision::liveportrait::{KeypointParams, Keypoints, NUM_KP, POSE_BINS};
 
 /// Side of the square crop the motion extractor takes.
 pub const MOTION_INPUT_SIZE: usize = 256;
@@ -170,6 +170,228 @@ impl MotionExtractor {
         p.scale = scale[0];
         read("kp", p.kp.as_flattened_mut())?;
         Ok(p)
+    }
+}
+
+/// Output side of `warping_spade`.
+pub const RENDER_SIZE: usize = 512;
+
+/// The FasterLivePortrait files the renderer needs, in a user-supplied directory.
+pub const APPEARANCE_FILE: &str = "appearance_feature_extractor.onnx";
+pub const MOTION_FILE: &str = "motion_extractor.onnx";
+pub const WARPING_FILE: &str = "warping_spade.onnx";
+pub const STITCHING_FILE: &str = "stitching.onnx";
+
+fn load_checked(
+    path: &Path,
+    device: Device,
+    threads: usize,
+    check: impl Fn(&Signature) -> bool,
+    what: &str,
+) -> Result<(Arc<SharedSession>, Signature), InferError> {
+    let loaded = portrait_infer::load(path, device, threads)?;
+    let sig = {
+        let s = loaded
+            .session
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Signature::of(&s)
+    };
+    if !check(&sig) {
+        return Err(InferError::ModelInvalid(
+            path.to_path_buf(),
+            format!(
+                "model inputs {:?} → outputs {:?} are not {what}",
+                sig.inputs, sig.outputs
+            ),
+        ));
+    }
+    Ok((loaded.session, sig))
+}
+
+/// LivePortrait rendering (FasterLivePortrait layout): the source's appearance
+/// features and keypoints once, then per driving frame relative motion → stitching →
+/// warping_spade → a 512² face in [0,1].
+pub struct Renderer {
+    appearance: (Arc<SharedSession>, String),
+    pub motion: MotionExtractor,
+    warping: Arc<SharedSession>,
+    warping_out: String,
+    stitching: (Arc<SharedSession>, String, String),
+    feature: Vec<f32>,
+    feature_shape: Vec<usize>,
+    source: KeypointParams,
+    /// The rendered face of the last call: 3×512×512, RGB planes in [0,1].
+    pub image: Vec<f32>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("warping", &self.warping)
+            .finish()
+    }
+}
+
+impl Renderer {
+    /// Loads the four models from `dir`, each recognised by its inputs/outputs.
+    pub fn load(dir: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
+        let size = MOTION_INPUT_SIZE as i64;
+        let (app, app_sig) = load_checked(
+            &dir.join(APPEARANCE_FILE),
+            device,
+            threads,
+            |s| {
+                s.inputs.len() == 1
+                    && s.inputs[0].1 == [1, 3, size, size]
+                    && s.outputs.len() == 1
+                    && s.outputs[0].1.len() == 5
+            },
+            "a LivePortrait appearance feature extractor ([1,3,256,256] → [1,32,16,64,64])",
+        )?;
+        let motion = MotionExtractor::load(&dir.join(MOTION_FILE), device, threads)?;
+        let (warping, warp_sig) = load_checked(
+            &dir.join(WARPING_FILE),
+            device,
+            threads,
+            |s| {
+                ["feature_3d", "kp_driving", "kp_source"]
+                    .iter()
+                    .all(|n| s.inputs.iter().any(|(i, _)| i == n))
+                    && s.outputs.len() == 1
+            },
+            "a LivePortrait warping_spade (feature_3d, kp_driving, kp_source → [1,3,512,512])",
+        )?;
+        let (stitch, st_sig) = load_checked(
+            &dir.join(STITCHING_FILE),
+            device,
+            threads,
+            |s| {
+                s.inputs.len() == 1
+                    && s.inputs[0].1.last() == Some(&126)
+                    && s.outputs.len() == 1
+                    && s.outputs[0].1.last() == Some(&65)
+            },
+            "a LivePortrait stitching model ([1,126] → [1,65])",
+        )?;
+        Ok(Renderer {
+            appearance: (app, app_sig.inputs[0].0.clone()),
+            motion,
+            warping,
+            warping_out: warp_sig.outputs[0].0.clone(),
+            stitching: (
+                stitch,
+                st_sig.inputs[0].0.clone(),
+                st_sig.outputs[0].0.clone(),
+            ),
+            feature: Vec::new(),
+            feature_shape: Vec::new(),
+            source: KeypointParams::default(),
+            image: vec![0.0; 3 * RENDER_SIZE * RENDER_SIZE],
+        })
+    }
+
+    /// Prepares the source from its 256² crop (1×3×256×256, RGB in [0,1]): appearance
+    /// features and keypoint parameters.
+    pub fn set_source(&mut self, crop: &[f32]) -> Result<(), InferError> {
+        self.source = self.motion.extract(crop)?;
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let mut s = self
+            .appearance
+            .0
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let t =
+            TensorRef::from_array_view(([1usize, 3, MOTION_INPUT_SIZE, MOTION_INPUT_SIZE], crop))
+                .map_err(run_err)?;
+        let out = s
+            .run(portrait_infer::ort::inputs![self.appearance.1.as_str() => t])
+            .map_err(run_err)?;
+        let (shape, f) = out[0].try_extract_tensor::<f32>().map_err(run_err)?;
+        self.feature_shape = shape.iter().map(|&d| d.max(0) as usize).collect();
+        self.feature.clear();
+        self.feature.extend_from_slice(f);
+        Ok(())
+    }
+
+    /// The source's own keypoint parameters (after [`Renderer::set_source`]).
+    pub fn source(&self) -> &KeypointParams {
+        &self.source
+    }
+
+    /// Renders the source moved by `driving` relative to `driving_ref` into
+    /// [`Renderer::image`]; returns the driven keypoints (after stitching).
+    pub fn render(
+        &mut self,
+        driving: &KeypointParams,
+        driving_ref: &KeypointParams,
+    ) -> Result<Keypoints, InferError> {
+        use portrait_vision::liveportrait::relative_motion;
+        let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
+        let kp_source = self.source.transformed();
+        let (mut kp_driving, _) = relative_motion(&self.source, driving, driving_ref);
+        // Stitching: [kp_source, kp_driving] → 63 keypoint deltas + an (x, y) shift.
+        let mut stitch_in = [0f32; 126];
+        stitch_in[..63].copy_from_slice(kp_source.as_flattened());
+        stitch_in[63..].copy_from_slice(kp_driving.as_flattened());
+        {
+            let mut s = self
+                .stitching
+                .0
+                .session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let t = TensorRef::from_array_view(([1usize, 126], &stitch_in[..])).map_err(run_err)?;
+            let out = s
+                .run(portrait_infer::ort::inputs![self.stitching.1.as_str() => t])
+                .map_err(run_err)?;
+            let (_, d) = out[self.stitching.2.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(run_err)?;
+            if d.len() < 65 {
+                return Err(InferError::Run(format!(
+                    "stitching gave {} values, expected 65",
+                    d.len()
+                )));
+            }
+            for (k, p) in kp_driving.iter_mut().enumerate() {
+                for c in 0..3 {
+                    p[c] += d[3 * k + c];
+                }
+                p[0] += d[63];
+                p[1] += d[64];
+            }
+        }
+        if self.feature.is_empty() {
+            return Err(InferError::Run("no source prepared".into()));
+        }
+        let mut s = self
+            .warping
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let f = TensorRef::from_array_view((self.feature_shape.clone(), &self.feature[..]))
+            .map_err(run_err)?;
+        let kd = TensorRef::from_array_view(([1usize, NUM_KP, 3], kp_driving.as_flattened()))
+            .map_err(run_err)?;
+        let ks = TensorRef::from_array_view(([1usize, NUM_KP, 3], kp_source.as_flattened()))
+            .map_err(run_err)?;
+        let out = s
+            .run(portrait_infer::ort::inputs!["feature_3d" => f, "kp_driving" => kd, "kp_source" => ks])
+            .map_err(run_err)?;
+        let (_, img) = out[self.warping_out.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        if img.len() != self.image.len() {
+            return Err(InferError::Run(format!(
+                "warping_spade gave {} values, expected 3×{RENDER_SIZE}×{RENDER_SIZE}",
+                img.len()
+            )));
+        }
+        self.image.copy_from_slice(img);
+        Ok(kp_driving)
     }
 }
 
