@@ -473,3 +473,119 @@ fn renderer_rejects_a_missing_or_wrong_model() {
         .to_string();
     assert!(e.contains("stitching model"), "{e}");
 }
+
+/// RGBA frames out of a launch line ending in `fakesink name=sink`.
+fn run_frames(line: &str) -> Result<Vec<Vec<u8>>, String> {
+    use gst::prelude::*;
+    common::init();
+    let pipeline = gst::parse::launch(line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let out: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let o = out.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                o.lock().unwrap().push(b.map_readable().unwrap().to_vec());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut err = None;
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(120))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(..) => break,
+            gst::MessageView::Error(e) => {
+                err = Some(e.error().to_string());
+                break;
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    match err {
+        Some(e) => Err(e),
+        None => Ok(std::mem::take(&mut *out.lock().unwrap())),
+    }
+}
+
+#[test]
+fn portraitanimate_liveportrait_backend_pastes_the_rendered_face() {
+    let dir = fixture_dir("element-render");
+    let src = common::media("astronaut.png");
+    let line = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! imagefreeze num-buffers=3 ! facedetect device=cpu ! motionextract device=cpu liveportrait-model={} ! portraitanimate backend=liveportrait liveportrait-dir={} source=\"{}\" ! fakesink name=sink",
+        common::media("grace_hopper.jpg").display(),
+        dir.join("motion_extractor.onnx").display(),
+        dir.display(),
+        src.display()
+    );
+    let frames = run_frames(&line).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(frames.len(), 3);
+    let (w, _, rgb) = common::decode_rgb(&src);
+    let px = |f: &[u8], x: usize, y: usize| {
+        [
+            f[(y * w + x) * 4],
+            f[(y * w + x) * 4 + 1],
+            f[(y * w + x) * 4 + 2],
+        ]
+    };
+    let orig = |x: usize, y: usize| {
+        [
+            rgb[(y * w + x) * 3],
+            rgb[(y * w + x) * 3 + 1],
+            rgb[(y * w + x) * 3 + 2],
+        ]
+    };
+    // The fixture renders a flat colour: the face region (around the nose, ~(224, 129))
+    // shows it, the same on every frame; far from the face the portrait is untouched.
+    let face = px(&frames[0], 224, 129);
+    assert_eq!(px(&frames[0], 230, 125), face, "flat rendered colour");
+    assert_ne!(
+        face,
+        orig(224, 129),
+        "the rendered face replaces the portrait there"
+    );
+    assert_eq!(
+        px(&frames[2], 224, 129),
+        face,
+        "a still driver renders the same frame"
+    );
+    for (x, y) in [(5, 5), (500, 500), (480, 300)] {
+        assert_eq!(
+            px(&frames[1], x, y),
+            orig(x, y),
+            "({x}, {y}) outside the crop"
+        );
+    }
+}
+
+#[test]
+fn portraitanimate_liveportrait_backend_needs_its_directory() {
+    let e = run_frames(&format!(
+        "videotestsrc num-buffers=2 ! facedetect device=cpu ! motionextract device=cpu ! portraitanimate backend=liveportrait source=\"{}\" ! fakesink name=sink",
+        common::media("astronaut.png").display()
+    ))
+    .unwrap_err();
+    assert!(e.contains("liveportrait-dir"), "{e}");
+    let dir = tmpdir("element-empty");
+    let e = run_frames(&format!(
+        "videotestsrc num-buffers=2 ! facedetect device=cpu ! motionextract device=cpu ! portraitanimate backend=liveportrait liveportrait-dir={} source=\"{}\" ! fakesink name=sink",
+        dir.display(),
+        common::media("astronaut.png").display()
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("appearance_feature_extractor.onnx") && e.contains("does not exist"),
+        "{e}"
+    );
+}

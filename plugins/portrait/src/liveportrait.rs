@@ -395,6 +395,60 @@ impl Renderer {
     }
 }
 
+/// Pastes a rendered face (`image`: 3×512×512 planes in [0,1]) back into an RGBA frame
+/// `out` (`ow`×`oh`), blending with a feathered square mask. `crop` maps the 256² crop
+/// the face was rendered from to source pixels; the output is the source scaled by
+/// (`ow`/`sw`, `oh`/`sh`).
+#[allow(clippy::too_many_arguments)]
+pub fn paste_back(
+    out: &mut [u8],
+    ow: usize,
+    oh: usize,
+    sw: usize,
+    sh: usize,
+    crop: &portrait_vision::resample::Affine,
+    image: &[f32],
+    feather: f32,
+) {
+    let Some(inv) = crop.inverse() else { return };
+    let n = MOTION_INPUT_SIZE as f32;
+    let r = RENDER_SIZE;
+    if image.len() < 3 * r * r || out.len() < ow * oh * 4 {
+        return;
+    }
+    let (sx, sy) = (sw as f32 / ow.max(1) as f32, sh as f32 / oh.max(1) as f32);
+    let plane = r * r;
+    let k = r as f32 / n;
+    for y in 0..oh {
+        for x in 0..ow {
+            // Output pixel → source pixel → crop coordinates.
+            let [tx, ty] = inv.apply((x as f32 + 0.5) * sx, (y as f32 + 0.5) * sy);
+            let edge = tx.min(ty).min(n - tx).min(n - ty);
+            if edge <= 0.0 {
+                continue;
+            }
+            let w = (edge / feather.max(1e-3)).min(1.0);
+            // Bilinear in the rendered image (pixel centres).
+            let (u, v) = (
+                (tx * k - 0.5).clamp(0.0, (r - 1) as f32),
+                (ty * k - 0.5).clamp(0.0, (r - 1) as f32),
+            );
+            let (u0, v0) = (u as usize, v as usize);
+            let (u1, v1) = ((u0 + 1).min(r - 1), (v0 + 1).min(r - 1));
+            let (fu, fv) = (u - u0 as f32, v - v0 as f32);
+            let o = (y * ow + x) * 4;
+            for c in 0..3 {
+                let g = |xx: usize, yy: usize| image[c * plane + yy * r + xx];
+                let top = g(u0, v0) + (g(u1, v0) - g(u0, v0)) * fu;
+                let bot = g(u0, v1) + (g(u1, v1) - g(u0, v1)) * fu;
+                let val = (top + (bot - top) * fv).clamp(0.0, 1.0) * 255.0;
+                let base = out[o + c] as f32;
+                out[o + c] = (base + (val - base) * w).round() as u8;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +470,29 @@ mod tests {
         ("scale", &[1, 1]),
         ("kp", &[1, 63]),
     ];
+
+    #[test]
+    fn paste_back_fills_the_crop_and_leaves_the_rest() {
+        use portrait_vision::resample::Affine;
+        // Crop: the 256² square at (100, 50)–(228, 178) of a 400×300 source (scale ½).
+        let crop = Affine::square_crop(164.0, 114.0, 128.0, 0.0, 256);
+        let mut image = vec![0.0f32; 3 * 512 * 512];
+        image[..512 * 512].fill(1.0); // red face
+        let mut out = vec![10u8; 400 * 300 * 4];
+        paste_back(&mut out, 400, 300, 400, 300, &crop, &image, 8.0);
+        let px = |x: usize, y: usize| &out[(y * 400 + x) * 4..(y * 400 + x) * 4 + 3];
+        assert_eq!(px(164, 114), &[255, 0, 0]); // centre: the face
+        assert_eq!(px(50, 20), &[10, 10, 10]); // outside: untouched
+        let edge = px(101, 114)[0]; // inside, near the edge: feathered
+        assert!(edge > 10 && edge < 255, "{edge}");
+        // Half-size output: the same place, scaled.
+        let mut small = vec![10u8; 200 * 150 * 4];
+        paste_back(&mut small, 200, 150, 400, 300, &crop, &image, 8.0);
+        assert_eq!(
+            &small[(57 * 200 + 82) * 4..(57 * 200 + 82) * 4 + 3],
+            &[255, 0, 0]
+        );
+    }
 
     #[test]
     fn recognises_by_name_in_any_order() {

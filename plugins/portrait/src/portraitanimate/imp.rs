@@ -3,12 +3,15 @@
 
 use std::sync::{Arc, LazyLock, Mutex};
 
+use super::Backend;
+use crate::liveportrait::{KeypointParams, MOTION_INPUT_LEN, MOTION_INPUT_SIZE};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_portrait_meta::MotionMeta;
 use portrait_vision::pose;
+use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
 use portrait_vision::transfer::DrivingMotion;
 use portrait_vision::warp::MeshWarp;
 
@@ -43,6 +46,8 @@ struct Settings {
     mouth_interior: bool,
     width: u32,
     height: u32,
+    backend: Backend,
+    liveportrait_dir: Option<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +60,8 @@ impl Default for Settings {
             mouth_interior: true,
             width: 0,
             height: 0,
+            backend: Backend::Mesh,
+            liveportrait_dir: None,
         }
     }
 }
@@ -69,8 +76,19 @@ struct Current {
     out: (usize, usize),
 }
 
+/// The LivePortrait backend's state.
+struct Lp {
+    renderer: crate::liveportrait::Renderer,
+    /// The source crop the face is rendered from (256² → source pixels).
+    crop: Affine,
+    /// The first driving keypoints seen: the driving reference.
+    reference: Option<KeypointParams>,
+    warned: bool,
+}
+
 struct State {
     current: Current,
+    lp: Option<Lp>,
     /// A source being prepared off the streaming thread (property change while running).
     pending: Arc<Mutex<Option<Result<Source, String>>>>,
     motion: DrivingMotion,
@@ -164,6 +182,16 @@ impl ObjectImpl for PortraitAnimate {
                     .default_value(d.hold_frames)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("backend", Backend::Mesh)
+                    .nick("Backend")
+                    .blurb("mesh: weight-free landmark mesh warp (default). liveportrait: LivePortrait from the user-supplied ONNX files in liveportrait-dir; the driving motion must carry LivePortrait keypoints (motionextract liveportrait-model=.../motion_extractor.onnx); the rendered face is pasted back into the portrait's frame")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("liveportrait-dir")
+                    .nick("LivePortrait directory")
+                    .blurb("Directory of FasterLivePortrait ONNX files for backend=liveportrait: appearance_feature_extractor.onnx, motion_extractor.onnx, warping_spade.onnx, stitching.onnx")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("width")
                     .nick("Width")
                     .blurb("Output width in pixels (0: the source's; with height 0, the source's aspect ratio is kept)")
@@ -242,6 +270,14 @@ impl ObjectImpl for PortraitAnimate {
                     "hold-frames" => s.hold_frames = value.get().unwrap_or(s.hold_frames),
                     "mouth-interior" => s.mouth_interior = value.get().unwrap_or(s.mouth_interior),
                     "width" => s.width = value.get().unwrap_or(s.width),
+                    "backend" => s.backend = value.get().unwrap_or(s.backend),
+                    "liveportrait-dir" => {
+                        s.liveportrait_dir = value
+                            .get::<Option<String>>()
+                            .ok()
+                            .flatten()
+                            .filter(|p| !p.is_empty())
+                    }
                     "height" => s.height = value.get().unwrap_or(s.height),
                     other => gst::warning!(CAT, imp = self, "unknown property {other}"),
                 }
@@ -258,6 +294,8 @@ impl ObjectImpl for PortraitAnimate {
             "hold-frames" => s.hold_frames.to_value(),
             "mouth-interior" => s.mouth_interior.to_value(),
             "width" => s.width.to_value(),
+            "backend" => s.backend.to_value(),
+            "liveportrait-dir" => s.liveportrait_dir.to_value(),
             "height" => s.height.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
@@ -317,7 +355,7 @@ impl BaseTransformImpl for PortraitAnimate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let path = s.source.ok_or_else(|| {
+        let path = s.source.clone().ok_or_else(|| {
             gst::error_msg!(
                 gst::ResourceError::NotFound,
                 ("portraitanimate: no source portrait: set the source property to an image file")
@@ -338,7 +376,12 @@ impl BaseTransformImpl for PortraitAnimate {
             src.width,
             src.height
         );
+        let lp = match s.backend {
+            Backend::Mesh => None,
+            Backend::LivePortrait => Some(self.prepare_liveportrait(&s, &src)?),
+        };
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
+            lp,
             current: {
                 let out = output_size(src.width, src.height, s.width, s.height);
                 current_for(src, out)
@@ -467,7 +510,8 @@ impl BaseTransformImpl for PortraitAnimate {
         }
 
         // The driving motion: the first face's motion meta; none → hold, then ease back.
-        match inbuf.meta::<MotionMeta>() {
+        // (In liveportrait mode the mesh part only lays down the neutral portrait.)
+        match inbuf.meta::<MotionMeta>().filter(|_| st.lp.is_none()) {
             Some(m) => {
                 let rel = &m.relative;
                 st.motion.rotation = pose::rotation_from_euler(rel.pitch, rel.yaw, rel.roll);
@@ -519,10 +563,129 @@ impl BaseTransformImpl for PortraitAnimate {
             s.threads as usize
         };
         st.current.warps[idx].warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
-        if s.mouth_interior {
+        if let Some(lp) = st.lp.as_mut() {
+            let driving = inbuf
+                .meta::<MotionMeta>()
+                .and_then(|m| m.keypoints.as_ref().and_then(to_params));
+            match driving {
+                Some(d) => {
+                    let reference = *lp.reference.get_or_insert(d);
+                    lp.renderer.render(&d, &reference).map_err(|e| {
+                        gst::element_imp_error!(
+                            self,
+                            gst::StreamError::Failed,
+                            ("portraitanimate: {}", e)
+                        );
+                        gst::FlowError::Error
+                    })?;
+                    crate::liveportrait::paste_back(
+                        out,
+                        ow,
+                        oh,
+                        src.width,
+                        src.height,
+                        &lp.crop,
+                        &lp.renderer.image,
+                        12.0,
+                    );
+                }
+                None if !lp.warned && inbuf.meta::<MotionMeta>().is_some() => {
+                    lp.warned = true;
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Format,
+                        ("portraitanimate: backend=liveportrait needs LivePortrait keypoints in the motion meta: set motionextract liveportrait-model=<dir>/motion_extractor.onnx")
+                    );
+                }
+                None => {}
+            }
+        } else if s.mouth_interior {
             paint_mouth(&sf.points, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// LivePortrait parameters from the motion meta's keypoints (21 points each).
+fn to_params(k: &gst_portrait_meta::ImplicitKeypoints) -> Option<KeypointParams> {
+    if k.kp.len() != 21 || k.exp.len() != 21 {
+        return None;
+    }
+    let mut p = KeypointParams {
+        pitch: k.pitch,
+        yaw: k.yaw,
+        roll: k.roll,
+        t: k.t,
+        scale: k.scale,
+        ..Default::default()
+    };
+    p.kp.copy_from_slice(&k.kp);
+    p.exp.copy_from_slice(&k.exp);
+    Some(p)
+}
+
+impl PortraitAnimate {
+    /// Loads the LivePortrait files and prepares the source face: its 256² crop (2.3×
+    /// the landmarks' extent, centred an eighth of the crop above them, levelled on
+    /// the eyes, as LivePortrait crops) → appearance features and keypoints.
+    fn prepare_liveportrait(&self, s: &Settings, src: &Source) -> Result<Lp, gst::ErrorMessage> {
+        let dir = s.liveportrait_dir.as_ref().ok_or_else(|| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("portraitanimate: backend=liveportrait needs liveportrait-dir (a FasterLivePortrait ONNX directory)")
+            )
+        })?;
+        let mut renderer = crate::liveportrait::Renderer::load(
+            std::path::Path::new(dir),
+            s.device.into(),
+            s.threads as usize,
+        )
+        .map_err(|e| crate::metas::infer_error("portraitanimate: liveportrait-dir", e))?;
+        let (f0, view) = src
+            .frame(0)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("portraitanimate: {}", e)))?;
+        let lm = &f0.points[..468.min(f0.points.len())];
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for p in lm {
+            x0 = x0.min(p[0]);
+            y0 = y0.min(p[1]);
+            x1 = x1.max(p[0]);
+            y1 = y1.max(p[1]);
+        }
+        use portrait_vision::expression::idx::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
+        let (l, r) = (lm[EYE_LEFT_OUTER], lm[EYE_RIGHT_OUTER]);
+        let side = (x1 - x0).max(y1 - y0) * 2.3;
+        let crop = Affine::square_crop(
+            (x0 + x1) / 2.0,
+            (y0 + y1) / 2.0 - side / 8.0,
+            side,
+            (r[1] - l[1]).atan2(r[0] - l[0]),
+            MOTION_INPUT_SIZE,
+        );
+        let mut tensor = vec![0.0; MOTION_INPUT_LEN];
+        let norm = Normalize {
+            mean: [0.0; 3],
+            mul: [1.0 / 255.0; 3],
+            bgr: false,
+            nchw: true,
+        };
+        frame_to_tensor_affine(
+            &view,
+            &crop,
+            MOTION_INPUT_SIZE,
+            MOTION_INPUT_SIZE,
+            &norm,
+            &mut tensor,
+        );
+        renderer
+            .set_source(&tensor)
+            .map_err(|e| crate::metas::infer_error("portraitanimate: liveportrait source", e))?;
+        Ok(Lp {
+            renderer,
+            crop,
+            reference: None,
+            warned: false,
+        })
     }
 }
 
