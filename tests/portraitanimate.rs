@@ -466,3 +466,107 @@ fn a_video_source_loops_frame_by_frame() {
     // And they are different frames (the loop really advances).
     assert!(psnr_rgba(&frames[0].0, &frames[40].0) < 35.0);
 }
+
+#[test]
+fn eyes_close_in_the_output_when_the_driver_shuts_hers() {
+    let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
+    let frames = rgba_frames(
+        &animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png"),
+        |_| {},
+    );
+    let mut measure = harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        VideoFormat::Rgba,
+        sw,
+        sh,
+    );
+    // The eye-open ratio measured on the output (lid gap / eye width, eyelids from the
+    // Iris model). The portrait's eyes are wide (0.36) and the driver's reference frame
+    // (her frame 0) already has low lids, so the drop is what is asserted, not a blink
+    // value on the absolute scale.
+    let mut eyes = |i: usize| {
+        let m = measure
+            .push_and_pull(buffer(frames[i].0.clone(), i as u64))
+            .unwrap();
+        let e = m
+            .meta::<MotionMeta>()
+            .expect("a face in the output")
+            .expression;
+        (e.eye_open_ratio_left + e.eye_open_ratio_right) / 2.0
+    };
+    // Driver frames checked by eye: eyes squeezed shut at 45 and 60, open at 250 and 300.
+    let shut = (eyes(45) + eyes(60)) / 2.0;
+    let open = (eyes(250) + eyes(300)) / 2.0;
+    println!("output eye-open ratio: driver shut {shut:.3}, open {open:.3}");
+    assert!(shut < 0.85 * open, "shut {shut}, open {open}");
+}
+
+#[test]
+fn driver_shift_appears_in_the_output() {
+    let (dw, dh, driver) = decode_rgb(&media("grace_hopper.jpg"));
+    let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
+    let src = media("astronaut.png");
+    let mut anim = harness(
+        &format!(
+            "facedetect device=cpu ! motionextract device=cpu smoothing=false ! portraitanimate source=\"{}\"",
+            src.display()
+        ),
+        VideoFormat::Rgb,
+        dw,
+        dh,
+    );
+    let mut measure = harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        VideoFormat::Rgba,
+        sw,
+        sh,
+    );
+    let mut driver_pose = harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        VideoFormat::Rgb,
+        dw,
+        dh,
+    );
+    let shifted = |dx: isize, dy: isize| {
+        let mut out = vec![100u8; dw * dh * 3];
+        for y in 0..dh as isize {
+            for x in 0..dw as isize {
+                let (sx, sy) = (x - dx, y - dy);
+                if sx >= 0 && sy >= 0 && (sx as usize) < dw && (sy as usize) < dh {
+                    let i = (sy as usize * dw + sx as usize) * 3;
+                    let o = (y as usize * dw + x as usize) * 3;
+                    out[o..o + 3].copy_from_slice(&driver[i..i + 3]);
+                }
+            }
+        }
+        out
+    };
+    // The driver moves 4 px a frame to (40, −20); the output face must move by that
+    // shift times the portrait/driver face-size ratio.
+    let mut first: Option<([f32; 3], f32)> = None;
+    for k in 0..=10isize {
+        let (dx, dy) = (4 * k, -2 * k);
+        let frame = shifted(dx, dy);
+        let d = driver_pose
+            .push_and_pull(buffer(frame.clone(), k as u64))
+            .unwrap();
+        let dscale = d.meta::<MotionMeta>().unwrap().pose.scale;
+        let out = anim.push_and_pull(buffer(frame, k as u64)).unwrap();
+        let m = measure
+            .push_and_pull(buffer(out.map_readable().unwrap().to_vec(), k as u64))
+            .unwrap();
+        let pose = m.meta::<MotionMeta>().expect("a face in the output").pose;
+        let (t0, s0) = *first.get_or_insert((pose.translation, pose.scale));
+        let ratio = s0 / dscale;
+        let want = [dx as f32 * ratio, dy as f32 * ratio];
+        let got = [pose.translation[0] - t0[0], pose.translation[1] - t0[1]];
+        println!(
+            "driver shift ({dx}, {dy}) → output ({:.1}, {:.1}), expected ({:.1}, {:.1})",
+            got[0], got[1], want[0], want[1]
+        );
+        assert!(
+            (got[0] - want[0]).abs() < 2.5 && (got[1] - want[1]).abs() < 2.5,
+            "{got:?} vs {want:?}"
+        );
+    }
+}

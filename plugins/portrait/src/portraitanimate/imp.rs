@@ -599,10 +599,71 @@ impl BaseTransformImpl for PortraitAnimate {
                 }
                 None => {}
             }
-        } else if s.mouth_interior {
-            paint_mouth(&sf.points, &st.targets, out, ow, oh);
+        } else {
+            if s.mouth_interior {
+                paint_mouth(&sf.points, &st.targets, out, ow, oh);
+            }
+            paint_eyelids(&sf.points, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// Draws closing eyelids: where a driven eye opens less than the source's, its opening
+/// (the 16-point eye contour) is covered with the skin just above the upper lid, the
+/// more the closer it is to shut. The warp alone only squashes the eye.
+fn paint_eyelids(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
+    use crate::landmarker::{EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
+    if targets.len() < 468 || source.len() < 468 {
+        return;
+    }
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    // Contour layout: 0..=8 lower lid corner to corner, 9..=15 upper lid; lid pairs
+    // (upper, lower) 11/3, 12/4, 13/5.
+    let ratio = |p: &[[f32; 2]], c: &[usize; 16]| {
+        let gap = (d(p[c[11]], p[c[3]]) + d(p[c[12]], p[c[4]]) + d(p[c[13]], p[c[5]])) / 3.0;
+        gap / d(p[c[0]], p[c[8]]).max(1.0)
+    };
+    for contour in [&EYE_LEFT_CONTOUR, &EYE_RIGHT_CONTOUR] {
+        let (rs, rt) = (ratio(source, contour), ratio(targets, contour));
+        if rs <= 1e-3 {
+            continue;
+        }
+        let alpha = ((1.0 - rt / rs) * 1.6).clamp(0.0, 1.0);
+        if alpha <= 0.05 {
+            continue;
+        }
+        // Skin colour: a small patch above the upper lid's middle, in the output.
+        let up = targets[contour[12]];
+        let lift = 0.3 * d(targets[contour[0]], targets[contour[8]]);
+        let (cx, cy) = (up[0].round() as isize, (up[1] - lift).round() as isize);
+        let mut acc = [0u32; 3];
+        let mut n = 0;
+        for y in cy - 2..=cy + 2 {
+            for x in cx - 2..=cx + 2 {
+                if x >= 0 && y >= 0 && (x as usize) < ow && (y as usize) < oh {
+                    let o = (y as usize * ow + x as usize) * 4;
+                    for c in 0..3 {
+                        acc[c] += out[o + c] as u32;
+                    }
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        let skin = acc.map(|v| (v / n) as u8);
+        // Lower lid 0..=8, then the upper lid back from 15 to 9: the eye opening.
+        let mut poly = [[0f32; 2]; 16];
+        for (k, &i) in contour[..9]
+            .iter()
+            .chain(contour[9..].iter().rev())
+            .enumerate()
+        {
+            poly[k] = targets[i];
+        }
+        portrait_vision::draw::fill_polygon_rgba(out, ow, oh, &poly, skin, alpha);
     }
 }
 
