@@ -141,26 +141,36 @@ fn buffer(data: Vec<u8>, i: u64) -> gst::Buffer {
     b
 }
 
+/// `facedetect ! motionextract ! portraitanimate source=astronaut.png` on RGB driver
+/// frames of `w`×`h`, unsmoothed.
+fn animator(w: usize, h: usize) -> Harness {
+    harness(
+        &format!(
+            "facedetect device=cpu ! motionextract device=cpu smoothing=false ! portraitanimate source=\"{}\"",
+            media("astronaut.png").display()
+        ),
+        VideoFormat::Rgb,
+        w,
+        h,
+    )
+}
+
+/// Our own `facedetect ! motionextract`, to measure a face on output frames.
+fn measurer(fmt: VideoFormat, w: usize, h: usize) -> Harness {
+    harness(
+        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
+        fmt,
+        w,
+        h,
+    )
+}
+
 #[test]
 fn driver_roll_appears_in_the_output() {
     let (dw, dh, driver) = decode_rgb(&media("grace_hopper.jpg"));
     let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
-    let src = media("astronaut.png");
-    let mut anim = harness(
-        &format!(
-            "facedetect device=cpu ! motionextract device=cpu smoothing=false ! portraitanimate source=\"{}\"",
-            src.display()
-        ),
-        VideoFormat::Rgb,
-        dw,
-        dh,
-    );
-    let mut measure = harness(
-        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
-        VideoFormat::Rgba,
-        sw,
-        sh,
-    );
+    let mut anim = animator(dw, dh);
+    let mut measure = measurer(VideoFormat::Rgba, sw, sh);
     // The driver rolls 0 → 12° → −12° in 3° steps (a face turns, it does not jump).
     let rolls: Vec<f32> = (0..=4)
         .map(|k| 3.0 * k as f32)
@@ -199,12 +209,7 @@ fn mouth_opens_in_the_output_when_the_driver_laughs() {
         |_| {},
     );
     assert_eq!(frames.len(), 472);
-    let mut measure = harness(
-        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
-        VideoFormat::Rgba,
-        sw,
-        sh,
-    );
+    let mut measure = measurer(VideoFormat::Rgba, sw, sh);
     let mut mouth = |i: usize| {
         let m = measure
             .push_and_pull(buffer(frames[i].0.clone(), i as u64))
@@ -474,12 +479,7 @@ fn eyes_close_in_the_output_when_the_driver_shuts_hers() {
         &animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png"),
         |_| {},
     );
-    let mut measure = harness(
-        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
-        VideoFormat::Rgba,
-        sw,
-        sh,
-    );
+    let mut measure = measurer(VideoFormat::Rgba, sw, sh);
     // The eye-open ratio measured on the output (lid gap / eye width, eyelids from the
     // Iris model). The portrait's eyes are wide (0.36) and the driver's reference frame
     // (her frame 0) already has low lids, so the drop is what is asserted, not a blink
@@ -505,28 +505,9 @@ fn eyes_close_in_the_output_when_the_driver_shuts_hers() {
 fn driver_shift_appears_in_the_output() {
     let (dw, dh, driver) = decode_rgb(&media("grace_hopper.jpg"));
     let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
-    let src = media("astronaut.png");
-    let mut anim = harness(
-        &format!(
-            "facedetect device=cpu ! motionextract device=cpu smoothing=false ! portraitanimate source=\"{}\"",
-            src.display()
-        ),
-        VideoFormat::Rgb,
-        dw,
-        dh,
-    );
-    let mut measure = harness(
-        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
-        VideoFormat::Rgba,
-        sw,
-        sh,
-    );
-    let mut driver_pose = harness(
-        "facedetect device=cpu ! motionextract device=cpu smoothing=false",
-        VideoFormat::Rgb,
-        dw,
-        dh,
-    );
+    let mut anim = animator(dw, dh);
+    let mut measure = measurer(VideoFormat::Rgba, sw, sh);
+    let mut driver_pose = measurer(VideoFormat::Rgb, dw, dh);
     let shifted = |dx: isize, dy: isize| {
         let mut out = vec![100u8; dw * dh * 3];
         for y in 0..dh as isize {
