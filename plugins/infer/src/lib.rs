@@ -150,6 +150,19 @@ pub struct SharedSession {
     pub path: PathBuf,
 }
 
+impl SharedSession {
+    /// Exclusive access for a run (a poisoned lock is taken over: the session itself
+    /// holds no state a panic could have left half-written).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The model's input/output signature.
+    pub fn signature(&self) -> Signature {
+        Signature::of(&self.lock())
+    }
+}
+
 impl fmt::Debug for SharedSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedSession")

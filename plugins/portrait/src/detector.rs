@@ -204,14 +204,7 @@ pub struct LoadedDetector {
 impl Detector {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedDetector, InferError> {
         let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = {
-            let s = loaded
-                .session
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            Signature::of(&s)
-        };
+        let sig = loaded.session.signature();
         let family =
             Family::recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
         let anchors = match &family {
@@ -314,11 +307,7 @@ impl Detector {
 
         self.dets.clear();
         let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
-        let mut session = self
-            .session
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut session = self.session.lock();
         match &self.family {
             Family::RetinaFace {
                 input,

@@ -110,14 +110,7 @@ pub struct EyeRefiner {
 impl EyeRefiner {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
         let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = {
-            let s = loaded
-                .session
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            Signature::of(&s)
-        };
+        let sig = loaded.session.signature();
         let count = |s: &[i64]| s.iter().product::<i64>();
         let contour = sig.outputs.iter().find(|(_, s)| count(s) == 213);
         let (input, contour_out) = match (sig.inputs.as_slice(), contour) {
@@ -167,11 +160,7 @@ impl EyeRefiner {
         for (a, b, mirror, table) in eyes {
             let m = eye_crop(landmarks[a], landmarks[b], mirror);
             frame_to_tensor_affine(frame, &m, EYE_CROP, EYE_CROP, &norm, &mut self.tensor);
-            let mut session = self
-                .session
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut session = self.session.lock();
             let t = TensorRef::from_array_view(([1usize, 3, EYE_CROP, EYE_CROP], &self.tensor[..]))
                 .map_err(run_err)?;
             let out = session
@@ -236,14 +225,7 @@ pub struct LoadedFaceMesh {
 impl FaceMesh {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedFaceMesh, InferError> {
         let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = {
-            let s = loaded
-                .session
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            Signature::of(&s)
-        };
+        let sig = loaded.session.signature();
         let (input, landmarks_out, presence_out) =
             recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
         Ok(LoadedFaceMesh {
@@ -276,11 +258,7 @@ impl FaceMesh {
         };
         frame_to_tensor_affine(frame, m, CROP, CROP, &norm, &mut self.tensor);
         let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
-        let mut session = self
-            .session
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut session = self.session.lock();
         let t = TensorRef::from_array_view(([1usize, 3, CROP, CROP], &self.tensor[..]))
             .map_err(run_err)?;
         let out = session

@@ -97,14 +97,7 @@ impl MotionExtractor {
     /// default) and checks that it is a motion extractor.
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
         let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = {
-            let s = loaded
-                .session
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            Signature::of(&s)
-        };
+        let sig = loaded.session.signature();
         let input = recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
         Ok(MotionExtractor {
             session: loaded.session,
@@ -136,11 +129,7 @@ impl MotionExtractor {
             crop_rgb_nchw,
         ))
         .map_err(run_err)?;
-        let mut session = self
-            .session
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut session = self.session.lock();
         let out = session
             .run(portrait_infer::ort::inputs![self.input.as_str() => t])
             .map_err(run_err)?;
@@ -190,14 +179,7 @@ fn load_checked(
     what: &str,
 ) -> Result<(Arc<SharedSession>, Signature), InferError> {
     let loaded = portrait_infer::load(path, device, threads)?;
-    let sig = {
-        let s = loaded
-            .session
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        Signature::of(&s)
-    };
+    let sig = loaded.session.signature();
     if !check(&sig) {
         return Err(InferError::ModelInvalid(
             path.to_path_buf(),
@@ -297,12 +279,7 @@ impl Renderer {
     pub fn set_source(&mut self, crop: &[f32]) -> Result<(), InferError> {
         self.source = self.motion.extract(crop)?;
         let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
-        let mut s = self
-            .appearance
-            .0
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut s = self.appearance.0.lock();
         let t =
             TensorRef::from_array_view(([1usize, 3, MOTION_INPUT_SIZE, MOTION_INPUT_SIZE], crop))
                 .map_err(run_err)?;
@@ -337,12 +314,7 @@ impl Renderer {
         stitch_in[..63].copy_from_slice(kp_source.as_flattened());
         stitch_in[63..].copy_from_slice(kp_driving.as_flattened());
         {
-            let mut s = self
-                .stitching
-                .0
-                .session
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut s = self.stitching.0.lock();
             let t = TensorRef::from_array_view(([1usize, 126], &stitch_in[..])).map_err(run_err)?;
             let out = s
                 .run(portrait_infer::ort::inputs![self.stitching.1.as_str() => t])
@@ -367,11 +339,7 @@ impl Renderer {
         if self.feature.is_empty() {
             return Err(InferError::Run("no source prepared".into()));
         }
-        let mut s = self
-            .warping
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut s = self.warping.lock();
         let f = TensorRef::from_array_view((self.feature_shape.clone(), &self.feature[..]))
             .map_err(run_err)?;
         let kd = TensorRef::from_array_view(([1usize, NUM_KP, 3], kp_driving.as_flattened()))
