@@ -173,16 +173,13 @@ def compare(got: dict, check: dict):
         fail("numerical check failed (rtol %g, atol %g):\n  %s" % (rtol, atol, "\n  ".join(bad)))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tflite")
-    ap.add_argument("--out")
-    ap.add_argument("--onnx")
-    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
-    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
-    args = ap.parse_args()
+def prepare(args, need):
+    """Shared by the converters: reads the check table (failing if it lacks a key of
+    `need`, plus rtol/atol/expected unless printing), converts --tflite to --out (or
+    takes --onnx), and checks the model's signature against the table's. Returns
+    (check, model path, inputs, outputs)."""
     check = json.loads(args.check)
-    need = ["image", "crop", "size", "range", "landmarks_output", "presence_output", "points"]
+    need = list(need)
     if not args.print:
         need += ["rtol", "atol", "expected"]
     missing = [k for k in need if k not in check]
@@ -210,6 +207,19 @@ def main():
         if (ins, outs) != (want_ins, want_outs):
             fail(f"signature mismatch: model has {fmt_io(ins)} -> {fmt_io(outs)}, "
                  f"manifest says {fmt_io(want_ins)} -> {fmt_io(want_outs)}")
+    return check, model, ins, outs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tflite")
+    ap.add_argument("--out")
+    ap.add_argument("--onnx")
+    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
+    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
+    args = ap.parse_args()
+    check, model, ins, outs = prepare(
+        args, ["image", "crop", "size", "range", "landmarks_output", "presence_output", "points"])
     if args.print:
         print(f"signature: {fmt_io(ins)} -> {fmt_io(outs)}")
         for rng in ("[0,1]", "[-1,1]"):

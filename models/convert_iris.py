@@ -98,35 +98,8 @@ def main():
     ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
     ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
     args = ap.parse_args()
-    check = json.loads(args.check)
-    need = ["image", "crops", "flip", "size", "range", "contour_output", "iris_output", "points"]
-    if not args.print:
-        need += ["rtol", "atol", "expected"]
-    missing = [k for k in need if k not in check]
-    if missing:
-        fail(f"the check table lacks {', '.join(missing)}")
-
-    model = args.onnx
-    if args.tflite:
-        if not args.out:
-            fail("--tflite needs --out")
-        try:
-            import tflite2onnx
-            tflite2onnx.convert(args.tflite, args.out)
-        except SystemExit:
-            raise
-        except Exception as e:  # tflite2onnx raises plain exceptions and asserts
-            fail(f"tflite2onnx failed on {args.tflite}: {type(e).__name__}: {e}")
-        model = args.out
-    if not model:
-        fail("need --tflite/--out or --onnx")
-
-    ins, outs = cf.model_io(model)
-    if check.get("signature"):
-        want_ins, want_outs = cf.parse_signature(check["signature"])
-        if (ins, outs) != (want_ins, want_outs):
-            fail(f"signature mismatch: model has {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}, "
-                 f"manifest says {cf.fmt_io(want_ins)} -> {cf.fmt_io(want_outs)}")
+    check, model, ins, outs = cf.prepare(
+        args, ["image", "crops", "flip", "size", "range", "contour_output", "iris_output", "points"])
     if args.print:
         print(f"signature: {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}")
         for rng in ("[0,1]", "[-1,1]"):
