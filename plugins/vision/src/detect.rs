@@ -29,6 +29,21 @@ impl Detection {
     }
 }
 
+/// Bounding box x0, y0, x1, y1 of points (their first two coordinates).
+pub fn bounds<P: AsRef<[f32]>>(points: impl IntoIterator<Item = P>) -> [f32; 4] {
+    let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for p in points {
+        let p = p.as_ref();
+        b = [
+            b[0].min(p[0]),
+            b[1].min(p[1]),
+            b[2].max(p[0]),
+            b[3].max(p[1]),
+        ];
+    }
+    b
+}
+
 /// Intersection over union of two x0,y0,x1,y1 boxes.
 pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
@@ -231,6 +246,15 @@ mod tests {
             score: s,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    #[test]
+    fn bounds_of_points() {
+        assert_eq!(
+            bounds([[1.0, 5.0, 9.0], [-2.0, 3.0, 0.0]]),
+            [-2.0, 3.0, 1.0, 5.0]
+        );
+        assert_eq!(bounds([[4.0f32, 2.0]]), [4.0, 2.0, 4.0, 2.0]);
     }
 
     #[test]

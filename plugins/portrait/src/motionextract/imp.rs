@@ -523,13 +523,7 @@ fn update_face_from_mesh(face: &mut Face, lm: &[[f32; 3]]) {
     if lm.len() < 468 {
         return;
     }
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in lm {
-        x0 = x0.min(p[0]);
-        y0 = y0.min(p[1]);
-        x1 = x1.max(p[0]);
-        y1 = y1.max(p[1]);
-    }
+    let [x0, y0, x1, y1] = portrait_vision::detect::bounds(lm);
     face.x = x0;
     face.y = y0;
     face.width = x1 - x0;

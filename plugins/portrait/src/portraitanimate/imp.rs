@@ -706,13 +706,7 @@ impl PortraitAnimate {
             .frame(0)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("portraitanimate: {}", e)))?;
         let lm = &f0.points[..468.min(f0.points.len())];
-        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-        for p in lm {
-            x0 = x0.min(p[0]);
-            y0 = y0.min(p[1]);
-            x1 = x1.max(p[0]);
-            y1 = y1.max(p[1]);
-        }
+        let [x0, y0, x1, y1] = portrait_vision::detect::bounds(lm);
         use portrait_vision::expression::idx::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
         let (l, r) = (lm[EYE_LEFT_OUTER], lm[EYE_RIGHT_OUTER]);
         let side = (x1 - x0).max(y1 - y0) * 2.3;
