@@ -4,12 +4,14 @@
 pub mod detect;
 pub mod draw;
 pub mod expression;
+pub mod face_rig;
 pub mod frame;
 pub mod liveportrait;
 pub mod mesh;
 pub mod one_euro;
 pub mod pose;
 pub mod resample;
+pub mod speech;
 pub mod track;
 pub mod transfer;
 pub mod warp;
