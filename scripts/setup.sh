@@ -13,6 +13,8 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # Speech with exact phoneme timing (the C API's phoneme events), for lip-sync tests.
+  espeak-ng libespeak-ng-dev
 )
 
 missing=()

@@ -11,11 +11,13 @@ pub mod detector;
 mod facedetect;
 mod faceoverlay;
 pub mod landmarker;
+mod lipsync;
 pub mod liveportrait;
 mod metas;
 mod motionextract;
 mod portraitanimate;
 pub mod source;
+pub mod speech;
 pub mod video;
 
 pub use portrait_infer::{self as infer, Device};
@@ -29,6 +31,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     faceoverlay::register(plugin)?;
     motionextract::register(plugin)?;
     portraitanimate::register(plugin)?;
+    lipsync::register(plugin)?;
     Ok(())
 }
 

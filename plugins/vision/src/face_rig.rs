@@ -8,7 +8,7 @@
 //! weighted sum of fields.
 
 use crate::expression::{LIP_RATIO_WIDE, idx};
-use crate::pose::Vec3;
+use crate::pose::{self, Mat3, Vec3};
 
 /// MediaPipe FaceMesh contours (`FACEMESH_LIPS`, eye contours; "left" = image-left).
 mod contour {
@@ -186,6 +186,43 @@ impl Rig {
     }
 }
 
+/// Image landmarks of the canonical face with `offsets` (pose-free, cm), rotated by
+/// `r` (model axes), `scale` pixels per cm, its weighted centroid (pose-fit weights)
+/// at `centre` (image pixels). z follows FaceMesh: negative towards the camera.
+pub fn pose_landmarks(
+    canonical: &[Vec3],
+    weights: &[f32],
+    offsets: &[Vec3],
+    r: &Mat3,
+    scale: f32,
+    centre: [f32; 2],
+    out: &mut Vec<Vec3>,
+) {
+    out.clear();
+    let (mut c, mut wsum) = ([0.0f32; 3], 0.0);
+    for (i, q) in canonical.iter().enumerate() {
+        let o = offsets.get(i).copied().unwrap_or([0.0; 3]);
+        let p = pose::mat_vec(r, [q[0] + o[0], q[1] + o[1], q[2] + o[2]]);
+        let p = p.map(|v| v * scale);
+        let w = weights.get(i).copied().unwrap_or(0.0);
+        for a in 0..3 {
+            c[a] += w * p[a];
+        }
+        wsum += w;
+        out.push(p);
+    }
+    if wsum > 0.0 {
+        c = c.map(|v| v / wsum);
+    }
+    for p in out.iter_mut() {
+        *p = [
+            centre[0] + p[0] - c[0],
+            centre[1] - (p[1] - c[1]),
+            -(p[2] - c[2]),
+        ];
+    }
+}
+
 /// Idle motion of an avatar: blinks at human rates and a slow head sway, a
 /// deterministic function of time and a seed.
 #[derive(Clone, Debug)]
@@ -353,6 +390,24 @@ mod tests {
         let c = controls(&apply(&m, &dub)).unwrap();
         assert!((c.mouth_width - base.mouth_width).abs() < 1e-3);
         assert!(c.eye_open_ratio_left < 0.02);
+    }
+
+    #[test]
+    fn posed_landmarks_fit_back_to_the_pose() {
+        let m = mesh();
+        let w: Vec<f32> = (0..468)
+            .map(|i| if i % 7 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let r = pose::rotation_from_euler(5.0, -10.0, 8.0);
+        let mut out = Vec::new();
+        pose_landmarks(&m, &w, &[], &r, 12.0, [256.0, 200.0], &mut out);
+        let obs: Vec<Vec3> = out.iter().map(|p| pose::image_to_model_axes(*p)).collect();
+        let sim = pose::fit_similarity(&m, &obs, &w).unwrap();
+        let [p, y, ro] = pose::euler_degrees(&sim.r);
+        assert!((p - 5.0).abs() < 0.01 && (y + 10.0).abs() < 0.01 && (ro - 8.0).abs() < 0.01);
+        assert!((sim.scale - 12.0).abs() < 1e-3);
+        let c = pose::weighted_centroid(&obs, &w);
+        assert!((c[0] - 256.0).abs() < 1e-3 && (c[1] + 200.0).abs() < 1e-3);
     }
 
     #[test]

@@ -106,6 +106,10 @@ impl Resampler {
         })
     }
 
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
     /// Forgets the past (a discontinuity): the next input starts a new signal.
     pub fn reset(&mut self) {
         self.input.clear();
@@ -243,6 +247,11 @@ pub trait Vad {
     fn chunk(&mut self, samples: &[f32]) -> f32;
     /// Forgets its state (a discontinuity).
     fn reset(&mut self);
+    /// The first failure since the last call, if the detector can fail (it then
+    /// reports speech everywhere rather than stopping).
+    fn take_error(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// An energy threshold, for tests and as a fallback: RMS above −45 dBFS is speech.
@@ -620,7 +629,7 @@ impl Track {
     pub fn new(sigma: f64, lookahead: f64) -> Self {
         let sigma_h = (sigma / HOP_SECONDS).max(0.1) as f32;
         let behind = (3.0 * sigma_h).ceil() as usize;
-        let ahead = ((lookahead / HOP_SECONDS).round() as usize).min(behind);
+        let ahead = (lookahead / HOP_SECONDS).round() as usize;
         let weights = (0..=behind + ahead)
             .map(|i| {
                 let d = i as f32 - behind as f32;

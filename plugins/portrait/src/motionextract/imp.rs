@@ -10,9 +10,8 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use gst_portrait_meta::{Expression, Face, FaceMeta, ImplicitKeypoints, Motion, MotionMeta, Pose};
+use gst_portrait_meta::{Face, FaceMeta, ImplicitKeypoints, Motion, MotionMeta, Pose};
 use portrait_vision::expression::{self, idx};
-use portrait_vision::mesh::CanonicalMesh;
 use portrait_vision::one_euro::{OneEuro, OneEuroParams};
 use portrait_vision::pose::{self, Similarity};
 use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
@@ -332,21 +331,7 @@ impl BaseTransformImpl for MotionExtract {
         } else {
             None
         };
-        let mesh_path = portrait_infer::models_dir().join(crate::CANONICAL_MESH);
-        let canonical = std::fs::read(&mesh_path)
-            .map_err(|e| format!("{}: {e}", mesh_path.display()))
-            .and_then(|b| {
-                CanonicalMesh::parse(&b).map_err(|e| format!("{}: {e}", mesh_path.display()))
-            })
-            .map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::NotFound,
-                    (
-                        "motionextract: canonical face mesh unavailable ({}); run scripts/setup.sh",
-                        e
-                    )
-                )
-            })?;
+        let canonical = crate::metas::canonical_mesh("motionextract")?;
         let liveportrait = match &s.liveportrait_model {
             Some(p) => Some((
                 MotionExtractor::load(std::path::Path::new(p), s.device.into(), s.threads as usize)
@@ -715,16 +700,7 @@ impl MotionExtract {
             landmarks,
             pose: abs,
             relative,
-            expression: Expression {
-                mouth_open: c.mouth_open,
-                mouth_width: c.mouth_width,
-                eye_blink_left: c.eye_blink_left,
-                eye_blink_right: c.eye_blink_right,
-                brow_raise: c.brow_raise,
-                lip_open_ratio: c.lip_open_ratio,
-                eye_open_ratio_left: c.eye_open_ratio_left,
-                eye_open_ratio_right: c.eye_open_ratio_right,
-            },
+            expression: crate::metas::expression(&c),
             expression_offsets,
             keypoints,
         }))
