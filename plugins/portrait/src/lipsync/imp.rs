@@ -914,7 +914,11 @@ fn avatar_motion(
             .zip(&face.offsets)
             .map(|(p, o)| [p[0] + o[0], p[1] + o[1], p[2] + o[2]]),
     );
-    let controls = expression::controls(&face.pose_free).unwrap_or_default();
+    let mut controls = expression::controls(&face.pose_free).unwrap_or_default();
+    // The mouth as commanded, as in dubbing: 0 is closed lips (the canonical mesh's
+    // own lips are slightly apart).
+    controls.mouth_open = m.open;
+    controls.lip_open_ratio = m.open * LIP_RATIO_WIDE;
     let r = pose::rotation_from_euler(idle.pitch, idle.yaw, idle.roll);
     let scale = face.scale_per_px * h;
     let centre = [w / 2.0, h / 2.0];
