@@ -42,8 +42,7 @@ fn collect(pipeline: &gst::Pipeline) -> Vec<(u64, f32)> {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let v = out.lock().unwrap().clone();
-    v
+    out.lock().unwrap().clone()
 }
 
 fn curve_of_wav(path: &std::path::Path, props: &str) -> Vec<(u64, f32)> {
@@ -77,12 +76,12 @@ fn xcorr(a: &[f32], b: &[f32], max: i32) -> Vec<(i32, f32)> {
     (-max..=max)
         .map(|lag| {
             let (mut s, mut sa, mut sb) = (0.0, 0.0, 0.0);
-            for i in 0..a.len() {
+            for (i, av) in a.iter().enumerate() {
                 let j = i as i32 - lag;
                 if j < 0 || j as usize >= b.len() {
                     continue;
                 }
-                let (x, y) = (a[i] - ma, b[j as usize] - mb);
+                let (x, y) = (av - ma, b[j as usize] - mb);
                 s += x * y;
                 sa += x * x;
                 sb += y * y;
