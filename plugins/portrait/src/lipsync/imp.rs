@@ -733,6 +733,10 @@ impl LipSync {
             // The frames come from the audio; this input is ignored.
             return true;
         }
+        if let EventView::Caps(_) = event.view() {
+            // The default handler forwards caps only for proxy-caps pads.
+            return self.src.push_event(event);
+        }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
     }
 
