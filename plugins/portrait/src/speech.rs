@@ -495,3 +495,93 @@ impl Engine {
         self.error.take().or_else(|| self.vad.take_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portrait_vision::speech::EnergyVad;
+
+    const MS: u64 = 1_000_000;
+
+    fn engine() -> Engine {
+        let p = EngineParams {
+            smoothing: 0.03,
+            lookahead: 0.06,
+            mouth: MouthParams::default(),
+        };
+        let mut e = Engine::new(&p, Box::new(EnergyVad), None);
+        e.set_format(48000, 2);
+        e
+    }
+
+    /// `secs` of a 500 Hz tone (or silence), 48 kHz stereo.
+    fn tone(secs: f64, amp: f32) -> Vec<f32> {
+        (0..(48000.0 * secs) as usize)
+            .flat_map(|i| {
+                let v = amp * (std::f32::consts::TAU * 500.0 * i as f32 / 48000.0).sin();
+                [v, v]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn latency_and_readiness_follow_the_audio() {
+        let mut e = engine();
+        assert_eq!(e.latency_ns(), 92 * MS);
+        assert!(!e.ready(0));
+        e.push(Some(1000 * MS), &tone(1.0, 0.3), false);
+        // Final up to the end of the audio minus at most the reported latency (the
+        // analysis part is 16–32 ms depending on where the VAD chunks fall).
+        let until = e.ready_until().unwrap();
+        assert!(
+            until >= (2000 - 92) * MS && until <= (2000 - 60) * MS,
+            "{until}"
+        );
+        assert!(e.ready(1500 * MS) && !e.ready(1950 * MS));
+        assert!(e.mouth_at(1500 * MS).open > 0.2);
+        e.finish();
+        assert!(e.ready(1990 * MS));
+    }
+
+    #[test]
+    fn a_gap_reads_as_silence_and_timing_continues() {
+        let mut e = engine();
+        e.push(Some(0), &tone(1.0, 0.3), false);
+        // 0.5 s later than expected: a gap.
+        e.push(Some(1500 * MS), &tone(1.0, 0.3), false);
+        e.finish();
+        assert!(e.mouth_at(500 * MS).open > 0.2);
+        assert!(
+            e.mouth_at(1250 * MS).open < 0.01,
+            "{:?}",
+            e.mouth_at(1250 * MS)
+        );
+        assert!(e.mouth_at(2000 * MS).open > 0.2);
+        // After the end: closed.
+        assert!(e.mouth_at(2700 * MS).open < 0.01);
+    }
+
+    #[test]
+    fn small_jitter_is_not_a_gap_and_untimed_buffers_follow_on() {
+        let mut e = engine();
+        let half = tone(0.5, 0.3);
+        e.push(Some(0), &half, false);
+        e.push(Some(505 * MS), &half, false); // 5 ms of jitter
+        e.push(None, &half, false);
+        e.finish();
+        for t in [250, 500, 750, 1000, 1250] {
+            assert!(e.mouth_at(t * MS).open > 0.2, "{t} ms");
+        }
+    }
+
+    #[test]
+    fn jumping_back_restarts_and_reset_forgets() {
+        let mut e = engine();
+        e.push(Some(5000 * MS), &tone(1.0, 0.3), false);
+        e.push(Some(1000 * MS), &tone(0.5, 0.0), false);
+        e.finish();
+        assert!(e.mouth_at(1200 * MS).open < 0.01);
+        e.reset();
+        assert!(!e.has_audio() && !e.ready(0));
+    }
+}
