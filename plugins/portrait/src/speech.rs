@@ -534,7 +534,7 @@ mod tests {
         // analysis part is 16–32 ms depending on where the VAD chunks fall).
         let until = e.ready_until().unwrap();
         assert!(
-            until >= (2000 - 92) * MS && until <= (2000 - 60) * MS,
+            ((2000 - 92) * MS..=(2000 - 60) * MS).contains(&until),
             "{until}"
         );
         assert!(e.ready(1500 * MS) && !e.ready(1950 * MS));
