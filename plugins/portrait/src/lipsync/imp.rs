@@ -326,7 +326,8 @@ impl LipSync {
             let samples = std::mem::take(&mut st.samples);
             st.engine.push(rt, &samples, discont);
             st.samples = samples;
-            if let Some(pts) = buffer.pts() {
+            // Untimestamped buffers follow on from the previous end.
+            if let Some(pts) = buffer.pts().or(st.audio_end).or(st.frame_base) {
                 let dur = buffer.duration().unwrap_or_else(|| {
                     gst::ClockTime::SECOND
                         .mul_div_floor((n / channels) as u64, rate as u64)
@@ -553,6 +554,7 @@ impl LipSync {
                     st.audio_segment = seg;
                     st.need_segment = true;
                     st.frame_base = None;
+                    st.frame_index = 0;
                 }
                 self.audio_src.push_event(event)
             }
@@ -628,6 +630,7 @@ impl LipSync {
                     st.engine.reset();
                     st.audio_eos = false;
                     st.frame_base = None;
+                    st.frame_index = 0;
                     st.audio_end = None;
                     st.need_segment = true;
                     avatar = st.mode == Mode::Avatar;
@@ -855,12 +858,10 @@ impl LipSync {
 
     fn internal_links(&self, pad: &gst::Pad) -> gst::Iterator<gst::Pad> {
         let dub = self.video_sink.is_linked();
+        // The audio's own events (tags...) go to audio_src only: the made video has
+        // its own stream.
         let other = if pad == &self.audio_sink {
-            if dub {
-                vec![self.audio_src.clone()]
-            } else {
-                vec![self.audio_src.clone(), self.src.clone()]
-            }
+            vec![self.audio_src.clone()]
         } else if pad == &self.audio_src {
             vec![self.audio_sink.clone()]
         } else if pad == &self.video_sink {
