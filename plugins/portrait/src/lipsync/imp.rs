@@ -992,8 +992,18 @@ impl ObjectSubclass for LipSync {
     type ParentType = gst::Element;
 
     fn with_class(klass: &Self::Class) -> Self {
-        let tmpl = |name: &str| klass.pad_template(name).expect("pad template");
-        let audio_sink = gst::Pad::builder_from_template(&tmpl("sink"))
+        // Every pad: a template pad whose internal links follow the mode.
+        let pad = |name: &str| {
+            let tmpl = klass.pad_template(name).expect("pad template");
+            gst::Pad::builder_from_template(&tmpl).iterate_internal_links_function(|pad, parent| {
+                LipSync::catch_panic_pad_function(
+                    parent,
+                    || gst::Iterator::from_vec(vec![]),
+                    |imp| imp.internal_links(pad),
+                )
+            })
+        };
+        let audio_sink = pad("sink")
             .chain_function(|_pad, parent, buffer| {
                 LipSync::catch_panic_pad_function(
                     parent,
@@ -1015,15 +1025,8 @@ impl ObjectSubclass for LipSync {
                     |imp| imp.audio_sink_query(pad, query),
                 )
             })
-            .iterate_internal_links_function(|pad, parent| {
-                LipSync::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_links(pad),
-                )
-            })
             .build();
-        let video_sink = gst::Pad::builder_from_template(&tmpl("video_sink"))
+        let video_sink = pad("video_sink")
             .chain_function(|_pad, parent, buffer| {
                 LipSync::catch_panic_pad_function(
                     parent,
@@ -1045,39 +1048,18 @@ impl ObjectSubclass for LipSync {
                     |imp| imp.video_sink_query(pad, query),
                 )
             })
-            .iterate_internal_links_function(|pad, parent| {
-                LipSync::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_links(pad),
-                )
-            })
             .build();
-        let src = gst::Pad::builder_from_template(&tmpl("src"))
+        let src = pad("src")
             .event_function(|_pad, parent, event| {
                 LipSync::catch_panic_pad_function(parent, || false, |imp| imp.src_event(event))
             })
             .query_function(|pad, parent, query| {
                 LipSync::catch_panic_pad_function(parent, || false, |imp| imp.src_query(pad, query))
             })
-            .iterate_internal_links_function(|pad, parent| {
-                LipSync::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_links(pad),
-                )
-            })
             .build();
-        let audio_src = gst::Pad::builder_from_template(&tmpl("audio_src"))
+        let audio_src = pad("audio_src")
             .event_function(|_pad, parent, event| {
                 LipSync::catch_panic_pad_function(parent, || false, |imp| imp.audio_upstream(event))
-            })
-            .iterate_internal_links_function(|pad, parent| {
-                LipSync::catch_panic_pad_function(
-                    parent,
-                    || gst::Iterator::from_vec(vec![]),
-                    |imp| imp.internal_links(pad),
-                )
             })
             .build();
         let mut flow = gst_base::UniqueFlowCombiner::new();
