@@ -218,6 +218,23 @@ fn play(pipeline: &gst::Pipeline, frames: &Frames) -> Outcome {
 }
 
 /// Runs `line` (with a fakesink named `sink`) and expects a clean EOS.
+/// Pushes `buffers` into the pipeline's appsrc `src`, then EOS, and plays it to the
+/// end (panics on an error).
+fn push_and_play(p: &gst::Pipeline, buffers: impl IntoIterator<Item = gst::Buffer>) -> Outcome {
+    let src = p.by_name("src").unwrap();
+    for buf in buffers {
+        let r = src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buf]);
+        assert_eq!(r, gst::FlowReturn::Ok);
+    }
+    let _ = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+    let frames = probe(p, "sink", false);
+    let o = play(p, &frames);
+    if let Some(e) = &o.error {
+        panic!("{e}");
+    }
+    o
+}
+
 fn run_ok(line: &str, hash: bool) -> Vec<Frame> {
     let p = launch(line);
     let f = probe(&p, "sink", hash);
@@ -817,9 +834,8 @@ fn audio_gap_keeps_the_grid_and_closes_the_mouth() {
         "appsrc name=src format=time caps=\"audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1\" \
          ! lipsync idle-motion=false ! fakesink name=sink sync=false",
     );
-    let src = p.by_name("src").unwrap();
     // 2 s of the clip at 0–2 s, then its next 2 s at 3–5 s (a 1 s hole), 100 ms buffers.
-    for k in 0..40u64 {
+    let buffers = (0..40u64).map(|k| {
         let chunk = &samples[k as usize * 1600..(k as usize + 1) * 1600];
         let pts = if k < 20 { k * 100 } else { k * 100 + 1000 };
         let mut buf = gst::Buffer::from_mut_slice(
@@ -836,15 +852,9 @@ fn audio_gap_keeps_the_grid_and_closes_the_mouth() {
                 b.set_flags(gst::BufferFlags::DISCONT);
             }
         }
-        let r = src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buf]);
-        assert_eq!(r, gst::FlowReturn::Ok);
-    }
-    let _ = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
-    let frames = probe(&p, "sink", false);
-    let o = play(&p, &frames);
-    if let Some(e) = &o.error {
-        panic!("{e}");
-    }
+        buf
+    });
+    let o = push_and_play(&p, buffers);
     assert!(o.eos);
     let frames = o.frames;
     println!(
@@ -1046,8 +1056,7 @@ fn audio_model_window_ends_16_ms_after_the_hop() {
          ! lipsync audio-model=\"{}\" device=cpu smoothing=0 lookahead=0 ! fakesink name=sink sync=false",
         model.display()
     ));
-    let src = p.by_name("src").unwrap();
-    for b in 0..20u64 {
+    let buffers = (0..20u64).map(|b| {
         let bytes: Vec<u8> = (b * 1600..(b + 1) * 1600)
             .flat_map(|i| (i as f32 / 65536.0).to_le_bytes())
             .collect();
@@ -1057,15 +1066,9 @@ fn audio_model_window_ends_16_ms_after_the_hop() {
             buf.set_pts(gst::ClockTime::from_mseconds(b * 100));
             buf.set_duration(gst::ClockTime::from_mseconds(100));
         }
-        let r = src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buf]);
-        assert_eq!(r, gst::FlowReturn::Ok);
-    }
-    let _ = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
-    let frames = probe(&p, "sink", false);
-    let o = play(&p, &frames);
-    if let Some(e) = &o.error {
-        panic!("{e}");
-    }
+        buf
+    });
+    let o = push_and_play(&p, buffers);
     assert_eq!(o.frames.len(), 50);
     assert_grid(&o.frames, 0, FRAME_NS, "ramp");
     let mut worst = 0.0f32;
@@ -1348,8 +1351,7 @@ fn pushed(timestamps: bool) -> Vec<Frame> {
         "appsrc name=src format=time caps=\"audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1\" \
          ! lipsync idle-motion=false ! fakesink name=sink sync=false",
     );
-    let src = p.by_name("src").unwrap();
-    for (k, c) in samples[..32_000].chunks(1600).enumerate() {
+    let buffers = samples[..32_000].chunks(1600).enumerate().map(|(k, c)| {
         let mut buf = gst::Buffer::from_mut_slice(
             c.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>(),
         );
@@ -1358,15 +1360,9 @@ fn pushed(timestamps: bool) -> Vec<Frame> {
             b.set_pts(gst::ClockTime::from_mseconds(k as u64 * 100));
             b.set_duration(gst::ClockTime::from_mseconds(100));
         }
-        let r = src.emit_by_name::<gst::FlowReturn>("push-buffer", &[&buf]);
-        assert_eq!(r, gst::FlowReturn::Ok);
-    }
-    let _ = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
-    let f = probe(&p, "sink", false);
-    let o = play(&p, &f);
-    if let Some(e) = &o.error {
-        panic!("{e}");
-    }
+        buf
+    });
+    let o = push_and_play(&p, buffers);
     assert!(o.eos);
     o.frames
 }
