@@ -4,11 +4,14 @@
 # then benches/motionextract.rs: the motion stage (FaceMesh + pose + expression, the
 # library and the element) next to the same FaceMesh model from Python, and whole
 # pipelines' frames/s; then benches/portraitanimate.rs: the animator alone and the live
-# chain facedetect ! motionextract ! portraitanimate, per-frame latency and frames/s.
+# chain facedetect ! motionextract ! portraitanimate, per-frame latency and frames/s;
+# then benches/lipsync.rs: 45 s of real speech rendered to a 512² talking-avatar H.264
+# (wall time against the clip's duration, per stage and x264 preset) and, in a live
+# pipeline, each frame's lateness against the latency lipsync reports.
 # Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
 # in .cache/bench-venv. JSON on stdout (one document per bench) and in
 # target/bench-<name>.json, tables on stderr. Extra arguments go to `cargo bench`.
-# BENCHES (default "facedetect motionextract portraitanimate") picks the benches,
+# BENCHES (default "facedetect motionextract portraitanimate lipsync") picks the benches,
 # BENCH_FRAMES (frames per video, default 30; portraitanimate: 120) and BENCH_ROUNDS
 # (passes over the frames, default 3) tune the run.
 set -euo pipefail
@@ -36,5 +39,5 @@ export BENCH_PYTHON="$VENV/bin/python"
 # Elements are registered in-process by the bench; keep its registry cache apart.
 export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
 BENCH_ARGS=()
-for b in ${BENCHES:-facedetect motionextract portraitanimate}; do BENCH_ARGS+=(--bench "$b"); done
+for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync}; do BENCH_ARGS+=(--bench "$b"); done
 cargo bench "${BENCH_ARGS[@]}" "$@"
