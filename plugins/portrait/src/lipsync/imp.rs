@@ -455,7 +455,12 @@ impl LipSync {
             st.need_segment = false;
             out.push(Out::Event(gst::event::Segment::new(&st.audio_segment)));
         }
-        let settings = self.settings();
+        // Only the one flag that may change while playing (no settings clone per buffer).
+        let idle_motion = self
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .idle_motion;
         let (w, h) = (info.width() as f32, info.height() as f32);
         loop {
             let k = st.frame_index;
@@ -477,7 +482,7 @@ impl LipSync {
                 break;
             }
             let mouth = st.engine.mouth_at(rt.nseconds());
-            let motion = avatar_motion(&mut st.face, &settings, rt, mouth, w, h);
+            let motion = avatar_motion(&mut st.face, idle_motion, rt, mouth, w, h);
             let mut buf = blank.copy();
             {
                 let b = buf.make_mut();
@@ -893,13 +898,13 @@ fn dub(motion: &mut Motion, m: &Mouth, rig: &Rig, rest_width: f32) {
 /// The avatar's motion meta at running time `rt`.
 fn avatar_motion(
     face: &mut Face,
-    s: &Settings,
+    idle_motion: bool,
     rt: gst::ClockTime,
     m: Mouth,
     w: f32,
     h: f32,
 ) -> Motion {
-    let idle = if s.idle_motion {
+    let idle = if idle_motion {
         face.idle.at(rt.seconds_f64(), m.open)
     } else {
         Default::default()
