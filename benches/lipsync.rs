@@ -180,6 +180,7 @@ fn pad_of(p: &gst::Pipeline, element: &str, pad: &str) -> anyhow::Result<gst::Pa
 
 // ---- 1. offline ---------------------------------------------------------------------
 
+#[derive(Default)]
 struct Offline {
     label: String,
     line: String,
@@ -248,12 +249,7 @@ fn offline_cases(wav: &Path, source: &str, dir: &Path) -> Vec<Offline> {
                 "{src} ! queue ! fakesink sync=false  l.audio_src ! {big_queue} ! fakesink sync=false"
             ),
             probe: ("l", "src"),
-            output: None,
-            wall: vec![],
-            first: vec![],
-            steady_fps: vec![],
-            frames: vec![],
-            out_bytes: 0,
+            ..Default::default()
         },
         Offline {
             label: "lipsync ! portraitanimate ! fakesink".into(),
@@ -261,12 +257,7 @@ fn offline_cases(wav: &Path, source: &str, dir: &Path) -> Vec<Offline> {
                 "{src} ! queue ! {pa} ! fakesink sync=false  l.audio_src ! {big_queue} ! fakesink sync=false"
             ),
             probe: ("pa", "src"),
-            output: None,
-            wall: vec![],
-            first: vec![],
-            steady_fps: vec![],
-            frames: vec![],
-            out_bytes: 0,
+            ..Default::default()
         },
     ];
     for preset in ["medium", "superfast", "ultrafast"] {
@@ -280,11 +271,7 @@ fn offline_cases(wav: &Path, source: &str, dir: &Path) -> Vec<Offline> {
             ),
             probe: ("pa", "src"),
             output: Some(out),
-            wall: vec![],
-            first: vec![],
-            steady_fps: vec![],
-            frames: vec![],
-            out_bytes: 0,
+            ..Default::default()
         });
     }
     v

@@ -21,6 +21,7 @@ use portrait_infer::ort::value::TensorRef;
 use portrait_infer::{Device, InferError, SharedSession};
 use portrait_vision::speech::{
     Analyzer, HOP, Hop, Mouth, MouthMapper, MouthParams, RATE, Resampler, Track, Vad, WINDOW,
+    lookahead_hops,
 };
 
 /// File of Silero VAD in the models directory.
@@ -253,6 +254,17 @@ const MAX_GAP_NS: u64 = 10_000_000_000;
 const JITTER_NS: u64 = 20_000_000;
 const HOP_NS: u64 = 10_000_000;
 
+/// Delay between a sound and the mouth it moves being final, for a look-ahead of
+/// `lookahead` seconds: the look-ahead (in 10 ms hops), plus the analysis window's
+/// second half and the VAD chunk it waits for (at most 32 ms).
+pub fn latency_ns(lookahead: f64) -> u64 {
+    latency_for_hops(lookahead_hops(lookahead))
+}
+
+fn latency_for_hops(ahead: usize) -> u64 {
+    ahead as u64 * HOP_NS + WINDOW as u64 * 1_000_000_000 / RATE as u64
+}
+
 /// Audio in, mouth by running time out.
 pub struct Engine {
     resampler: Option<Resampler>,
@@ -307,10 +319,9 @@ impl Engine {
         }
     }
 
-    /// Delay between a sound and the mouth it moves being final: the look-ahead, the
-    /// analysis window's second half and the VAD chunk it waits for.
+    /// This engine's [`latency_ns`].
     pub fn latency_ns(&self) -> u64 {
-        self.track.ahead() as u64 * HOP_NS + (WINDOW as u64 * 1_000_000_000 / RATE as u64)
+        latency_for_hops(self.track.ahead())
     }
 
     /// New audio format: the resampler restarts (the time line does not).
@@ -434,7 +445,9 @@ impl Engine {
 
     fn feed(&mut self) {
         self.hops.clear();
-        self.history.push(&self.mono);
+        if self.model.is_some() {
+            self.history.push(&self.mono);
+        }
         self.analyzer
             .push(&self.mono, self.vad.as_mut(), &mut self.hops);
         self.map_hops();

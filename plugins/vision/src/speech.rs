@@ -614,13 +614,17 @@ impl MouthMapper {
     }
 }
 
+/// Hops of look-ahead for `lookahead` seconds (nearest 10 ms step).
+pub fn lookahead_hops(lookahead: f64) -> usize {
+    (lookahead.max(0.0) / HOP_SECONDS).round() as usize
+}
+
 /// Raw mouth per hop, smoothed on demand with a Gaussian that sees `ahead` hops into
 /// the future (look-ahead) and `behind` hops into the past.
 pub struct Track {
     hops: VecDeque<Mouth>,
     /// Hop index of `hops[0]`.
     first: i64,
-    sigma: f32,
     behind: usize,
     ahead: usize,
     weights: Vec<f32>,
@@ -632,7 +636,7 @@ impl Track {
     pub fn new(sigma: f64, lookahead: f64) -> Self {
         let sigma_h = (sigma / HOP_SECONDS).max(0.1) as f32;
         let behind = (3.0 * sigma_h).ceil() as usize;
-        let ahead = (lookahead / HOP_SECONDS).round() as usize;
+        let ahead = lookahead_hops(lookahead);
         let weights = (0..=behind + ahead)
             .map(|i| {
                 let d = i as f32 - behind as f32;
@@ -642,7 +646,6 @@ impl Track {
         Track {
             hops: VecDeque::new(),
             first: 0,
-            sigma: sigma_h,
             behind,
             ahead,
             weights,
@@ -652,10 +655,6 @@ impl Track {
     /// Hops of look-ahead the smoothing uses.
     pub fn ahead(&self) -> usize {
         self.ahead
-    }
-
-    pub fn sigma_hops(&self) -> f32 {
-        self.sigma
     }
 
     /// Forgets all hops; the next pushed one is hop `first`.

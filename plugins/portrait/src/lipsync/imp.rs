@@ -750,19 +750,19 @@ impl LipSync {
 
     // ---- queries and upstream events -----------------------------------------
 
-    fn latency_ns(&self) -> u64 {
-        let s = self.settings();
-        // As the engine computes it: look-ahead (in 10 ms hops) + 32 ms of analysis.
-        (s.lookahead_ms as u64).div_ceil(10) * 10_000_000 + 32_000_000
+    /// True when the frames come from `video_sink` (or will: it is linked and the
+    /// audio has not started the avatar).
+    fn dubbing(&self) -> bool {
+        self.video_sink.is_linked()
+            && self
+                .lock_state()
+                .as_ref()
+                .is_none_or(|st| st.mode != Mode::Avatar)
     }
 
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         use gst::QueryViewMut;
-        let dub = self.video_sink.is_linked()
-            && self
-                .lock_state()
-                .as_ref()
-                .is_none_or(|st| st.mode != Mode::Avatar);
+        let dub = self.dubbing();
         match query.view_mut() {
             QueryViewMut::Latency(q) => {
                 let upstream = if dub {
@@ -776,15 +776,15 @@ impl LipSync {
                 } else {
                     (false, gst::ClockTime::ZERO, gst::ClockTime::NONE)
                 };
-                let ours = gst::ClockTime::from_nseconds(self.latency_ns());
+                let lookahead = self.settings().engine_params().lookahead;
+                let ours = gst::ClockTime::from_nseconds(crate::speech::latency_ns(lookahead));
                 gst::debug!(CAT, imp = self, "latency: upstream {min} + ours {ours}");
                 q.set(live, min + ours, max.map(|m| m + ours));
                 true
             }
             QueryViewMut::Caps(q) => {
                 let caps = if dub {
-                    let c = self.video_sink.peer_query_caps(q.filter_owned().as_ref());
-                    c.intersect(&video::raw_caps())
+                    caps_through(q, &video::raw_caps(), &self.video_sink)
                 } else {
                     let ours = self.avatar_caps();
                     match q.filter() {
@@ -800,11 +800,7 @@ impl LipSync {
     }
 
     fn src_event(&self, event: gst::Event) -> bool {
-        let dub = self.video_sink.is_linked()
-            && self
-                .lock_state()
-                .as_ref()
-                .is_none_or(|st| st.mode != Mode::Avatar);
+        let dub = self.dubbing();
         if dub {
             self.video_sink.push_event(event)
         } else {
@@ -827,17 +823,7 @@ impl LipSync {
 
     fn audio_sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Caps(q) = query.view_mut() {
-            let ours = match q.filter() {
-                Some(f) => f.intersect(&audio_caps()),
-                None => audio_caps(),
-            };
-            let caps = if self.audio_src.is_linked() {
-                self.audio_src
-                    .peer_query_caps(Some(&ours))
-                    .intersect(&audio_caps())
-            } else {
-                ours
-            };
+            let caps = caps_through(q, &audio_caps(), &self.audio_src);
             q.set_result(&caps);
             return true;
         }
@@ -846,15 +832,7 @@ impl LipSync {
 
     fn video_sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Caps(q) = query.view_mut() {
-            let filter = match q.filter() {
-                Some(f) => f.intersect(&video::raw_caps()),
-                None => video::raw_caps(),
-            };
-            let caps = if self.src.is_linked() {
-                self.src.peer_query_caps(Some(&filter))
-            } else {
-                filter
-            };
+            let caps = caps_through(q, &video::raw_caps(), &self.src);
             q.set_result(&caps);
             return true;
         }
@@ -877,6 +855,20 @@ impl LipSync {
             vec![self.audio_sink.clone()]
         };
         gst::Iterator::from_vec(other)
+    }
+}
+
+/// Caps for a caps query on a pad whose data passes to `other`: the query's filter
+/// and `template`, narrowed by what `other`'s peer takes when it is linked.
+fn caps_through(q: &gst::query::Caps, template: &gst::Caps, other: &gst::Pad) -> gst::Caps {
+    let ours = match q.filter() {
+        Some(f) => f.intersect(template),
+        None => template.clone(),
+    };
+    if other.is_linked() {
+        other.peer_query_caps(Some(&ours)).intersect(template)
+    } else {
+        ours
     }
 }
 
