@@ -107,7 +107,7 @@ fn bench_rust(all: &[Frames], model: &Path, rounds: usize) -> anyhow::Result<Vec
         for &threads in &THREADS {
             let mut detector = Detector::load(model, Device::Cpu, threads)
                 .with_context(|| format!("loading {}", model.display()))?
-                .detector;
+                .model;
             let elem = facedetect(&[("device", "cpu"), ("threads", &threads.to_string())])?;
             let mut element = harness(&elem, &frames.caps);
             for i in 0..WARMUP.min(frames.buffers.len()) {

@@ -1,12 +1,13 @@
 //! motionextract benchmark: one run, the same real frames, side by side.
 //!
 //! 1. Per-face cost of the motion stage at 640×480, with 1 and 2 ONNX Runtime threads:
-//!    - rust-direct: the library pieces the element calls, on the crop placed from a
-//!      RetinaFace detection of the frame (the detector runs once per frame, untimed):
-//!      `FaceMesh::run` (crop sampling + inference + landmarks back to the frame), then
-//!      the pose fit (`fit_similarity` of the canonical mesh with its basis weights,
-//!      pose-free landmarks) and `expression::controls`. Apart from it, on the same
-//!      crop: the crop sampling alone (`frame_to_tensor_affine`) and the inference
+//!    - rust-direct: the library the element calls, on the face of a RetinaFace
+//!      detection of the frame (the detector runs once per frame, untimed):
+//!      `MotionEstimator::face` without eye refinement (crop sampling + inference +
+//!      landmarks back to the frame, One-Euro smoothing, the pose fit of the canonical
+//!      mesh, relative pose, expression controls and offsets). Apart from it, on the
+//!      same crop: `FaceMesh::run` alone (its "fit" part is the estimator's time minus
+//!      that), the crop sampling alone (`frame_to_tensor_affine`) and the inference
 //!      alone (the same cached ONNX Runtime session, run on that tensor).
 //!    - rust-element: `facedetect ! motionextract` (a bin) against `facedetect` alone,
 //!      each in a `gst_check::Harness` (wall time around push + pull) on the same
@@ -50,15 +51,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail, ensure};
 use gst::prelude::*;
 use gst_check::Harness;
-use gst_portrait_meta::{FaceMeta, MotionMeta};
+use gst_portrait_meta::{Face, FaceMeta, MotionMeta};
 use gstportrait::Device;
 use gstportrait::detector::{self, Detector, Params};
+use gstportrait::face_motion::{MotionEstimator, MotionParams};
 use gstportrait::infer::ort::value::TensorRef;
 use gstportrait::infer::{self, SharedSession, Signature};
 use gstportrait::landmarker::{self, CROP, FaceMesh};
-use portrait_vision::expression;
-use portrait_vision::mesh::CanonicalMesh;
-use portrait_vision::pose;
 use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
 
 use common::{
@@ -74,7 +73,6 @@ const PIPELINE_VIDEO: &str = "WolfgangLanger_Pexels.mp4";
 const WARMUP: usize = 3;
 /// Frames a configuration runs before the next one takes its turn.
 const CHUNK: usize = 10;
-const CANONICAL_MESH: &str = "canonical_face_mesh.binarypb";
 /// FaceMesh's input: RGB in [0, 1], planar (as `FaceMesh::run` samples it).
 const MESH_NORM: Normalize = Normalize {
     mean: [0.0; 3],
@@ -94,35 +92,38 @@ fn p50_p95(s: &[f64]) -> (f64, f64) {
     (percentile(s, 50.0), percentile(s, 95.0))
 }
 
-/// The FaceMesh crop of each frame, from the best RetinaFace detection (None: no face).
-fn crops_from_detections(frames: &Frames) -> anyhow::Result<Vec<Option<Affine>>> {
+/// The face of each frame, from the best RetinaFace detection (None: no face).
+fn faces_from_detections(frames: &Frames) -> anyhow::Result<Vec<Option<Face>>> {
     let model = detector::resolve_model("retinaface");
     let mut det = Detector::load(&model, Device::Cpu, 1)
         .with_context(|| format!("loading {}", model.display()))?
-        .detector;
+        .model;
     let params = Params::default();
     (0..frames.packed.len())
         .map(|i| {
             let dets = det.detect(&frames.frame(i)?, &params)?;
-            Ok(dets.first().map(|d| {
-                landmarker::crop_from_detection(
-                    [d.bbox[0], d.bbox[1], d.width(), d.height()],
-                    d.landmarks[0],
-                    d.landmarks[1],
-                )
+            Ok(dets.first().map(|d| Face {
+                x: d.bbox[0],
+                y: d.bbox[1],
+                width: d.width(),
+                height: d.height(),
+                score: d.score,
+                landmarks: d.landmarks,
+                track_id: 1,
+                detected: true,
+                ..Default::default()
             }))
         })
         .collect()
 }
 
-/// The canonical mesh and its per-landmark Procrustes weights.
-fn canonical_mesh() -> anyhow::Result<(Vec<[f32; 3]>, Vec<f32>)> {
-    let path = infer::models_dir().join(CANONICAL_MESH);
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("{}: run scripts/setup.sh", path.display()))?;
-    let mesh = CanonicalMesh::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let weights = mesh.weights();
-    Ok((mesh.vertices, weights))
+/// The FaceMesh crop of a detected face, as the estimator places it.
+fn crop_of(f: &Face) -> Affine {
+    landmarker::crop_from_detection(
+        [f.x, f.y, f.width, f.height],
+        f.landmarks[0],
+        f.landmarks[1],
+    )
 }
 
 /// The FaceMesh session run on a tensor of our own (inference only).
@@ -135,7 +136,7 @@ struct RawMesh {
 
 impl RawMesh {
     fn load(path: &Path, threads: usize) -> anyhow::Result<RawMesh> {
-        let session = infer::load(path, Device::Cpu, threads)?.session;
+        let session = infer::load(path, Device::Cpu, threads)?.model;
         let sig = Signature::of(&session.session.lock().unwrap_or_else(|e| e.into_inner()));
         let (input, landmarks, presence) = landmarker::recognise(&sig).map_err(|e| anyhow!(e))?;
         Ok(RawMesh {
@@ -175,7 +176,7 @@ impl RawMesh {
 /// Per-face samples of one thread count on the library path, ms.
 #[derive(Default)]
 struct DirectTiming {
-    /// FaceMesh::run + pose + expression.
+    /// MotionEstimator::face: FaceMesh::run + smoothing + pose + expression.
     total: Vec<f64>,
     mesh_run: Vec<f64>,
     fit: Vec<f64>,
@@ -191,6 +192,7 @@ struct DirectTiming {
 
 struct DirectCase {
     threads: usize,
+    estimator: MotionEstimator,
     mesh: FaceMesh,
     raw: RawMesh,
     t: DirectTiming,
@@ -206,65 +208,52 @@ struct Export {
 }
 
 struct Scratch {
-    canonical: Vec<[f32; 3]>,
-    weights: Vec<f32>,
-    observed: Vec<[f32; 3]>,
-    pose_free: Vec<[f32; 3]>,
     tensor: Vec<f32>,
     out: Vec<f32>,
-}
-
-/// The element's per-face work after the mesh: pose fit, pose-free landmarks,
-/// expression controls. Returns the yaw.
-fn pose_and_expression(landmarks: &[[f32; 3]], s: &mut Scratch) -> Option<f32> {
-    s.observed.clear();
-    s.observed
-        .extend(landmarks.iter().map(|p| pose::image_to_model_axes(*p)));
-    let sim = pose::fit_similarity(&s.canonical, &s.observed, &s.weights)?;
-    s.pose_free.clear();
-    s.pose_free
-        .extend(s.observed.iter().map(|p| sim.unapply(*p)));
-    black_box(expression::controls(&s.pose_free));
-    Some(pose::euler_degrees(&sim.r)[1])
 }
 
 /// The library path, with the Python reference taking its turn after each chunk of
 /// faces (both then see the same machine load).
 fn bench_direct(
     frames: &Frames,
-    crops: &[Option<Affine>],
+    detections: &[Option<Face>],
     model: &Path,
     rounds: usize,
 ) -> anyhow::Result<(Vec<DirectCase>, PyRun)> {
-    let (canonical, weights) = canonical_mesh()?;
     let mut s = Scratch {
-        canonical,
-        weights,
-        observed: Vec::with_capacity(468),
-        pose_free: Vec::with_capacity(468),
         tensor: vec![0.0; TENSOR_LEN],
         out: Vec::with_capacity(RAW_LEN),
     };
-    let faces: Vec<(usize, Affine)> = crops
+    let faces: Vec<(usize, Affine, &Face)> = detections
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| c.map(|c| (i, c)))
+        .filter_map(|(i, f)| f.as_ref().map(|f| (i, crop_of(f), f)))
         .collect();
+    let params = MotionParams::default();
     ensure!(!faces.is_empty(), "no face detected in any frame");
     let mut cases = Vec::new();
     for &threads in &THREADS {
-        let mesh = FaceMesh::load(model, Device::Cpu, threads)
-            .with_context(|| format!("loading {}", model.display()))?
-            .mesh;
+        let load = || {
+            FaceMesh::load(model, Device::Cpu, threads)
+                .with_context(|| format!("loading {}", model.display()))
+                .map(|l| l.model)
+        };
+        let canonical =
+            landmarker::canonical_mesh().map_err(|e| anyhow!("{e}: run scripts/setup.sh"))?;
+        let estimator = MotionEstimator::new(load()?, None, None, canonical);
+        let mesh = load()?;
         let raw = RawMesh::load(model, threads)?;
         let mut c = DirectCase {
             threads,
+            estimator,
             mesh,
             raw,
             t: DirectTiming::default(),
         };
-        for &(i, m) in faces.iter().take(WARMUP) {
+        for &(i, m, f) in faces.iter().take(WARMUP) {
             let frame = frames.frame(i)?;
+            c.estimator.begin_frame(false);
+            c.estimator.face(&frame, f, None, &params)?;
             c.mesh.run(&frame, &m)?;
             frame_to_tensor_affine(&frame, &m, CROP, CROP, &MESH_NORM, &mut s.tensor);
             c.raw.run(&s.tensor, &mut s.out)?;
@@ -273,7 +262,7 @@ fn bench_direct(
     }
     // Python's input: the crops as sampled here, and our raw outputs on them.
     let mut export = Export::default();
-    for &(i, m) in &faces {
+    for &(i, m, _) in &faces {
         frame_to_tensor_affine(&frames.frame(i)?, &m, CROP, CROP, &MESH_NORM, &mut s.tensor);
         cases[0].raw.run(&s.tensor, &mut s.out)?;
         export.frames.push(i);
@@ -285,22 +274,28 @@ fn bench_direct(
     for round in 0..rounds {
         for (k, chunk) in faces.chunks(CHUNK).enumerate() {
             for c in &mut cases {
-                for &(i, m) in chunk {
+                for &(i, m, f) in chunk {
                     let frame = frames.frame(i)?;
-                    // The motion stage as the element runs it.
+                    // The motion stage as the element runs it (frames 40 ms apart).
+                    let pts = Some(i as u64 * 40_000_000);
+                    c.estimator.begin_frame(false);
                     let t0 = Instant::now();
-                    let presence = c.mesh.run(&frame, &m)?;
+                    let motion = black_box(c.estimator.face(&frame, f, pts, &params)?);
                     let t1 = Instant::now();
-                    let yaw = pose_and_expression(&c.mesh.landmarks, &mut s);
+                    c.estimator.end_frame();
+                    let yaw = motion.as_ref().map(|m| m.pose.yaw);
+                    // FaceMesh alone on the same crop.
+                    let t1b = Instant::now();
+                    let presence = c.mesh.run(&frame, &m)?;
                     let t2 = Instant::now();
                     // The same crop, sampled alone, then inference alone.
                     frame_to_tensor_affine(&frame, &m, CROP, CROP, &MESH_NORM, &mut s.tensor);
                     let t3 = Instant::now();
                     c.raw.run(&s.tensor, &mut s.out)?;
                     let t4 = Instant::now();
-                    c.t.mesh_run.push(ms(t1 - t0));
-                    c.t.fit.push(ms(t2 - t1));
-                    c.t.total.push(ms(t2 - t0));
+                    c.t.mesh_run.push(ms(t2 - t1b));
+                    c.t.fit.push((ms(t1 - t0) - ms(t2 - t1b)).max(0.0));
+                    c.t.total.push(ms(t1 - t0));
                     c.t.crop.push(ms(t3 - t2));
                     c.t.infer.push(ms(t4 - t3));
                     if round == 0 {
@@ -774,8 +769,8 @@ fn main() -> anyhow::Result<()> {
     common::ensure_model(&model)?;
     let media = common::media_dir();
     let frames = common::load_frames(&media, SIZE.0, SIZE.1, per_video)?;
-    let crops = crops_from_detections(&frames)?;
-    let n_faces = crops.iter().flatten().count();
+    let detections = faces_from_detections(&frames)?;
+    let n_faces = detections.iter().flatten().count();
     eprintln!(
         "bench: {} frames decoded from {}, a face detected on {n_faces}",
         frames.buffers.len(),
@@ -784,7 +779,7 @@ fn main() -> anyhow::Result<()> {
 
     // The machine is shared: note how much CPU others took during each phase.
     let mut noise = Noise::start();
-    let (direct, py) = bench_direct(&frames, &crops, &model, rounds)?;
+    let (direct, py) = bench_direct(&frames, &detections, &model, rounds)?;
     noise.phase("rust_direct_and_python");
     let element = bench_element(&frames, rounds)?;
     noise.phase("rust_element");
@@ -1032,7 +1027,7 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     t.push_str(&format!(
-        "\nrust-direct total = FaceMesh::run (crop sampling + inference + landmarks to the frame) + pose fit + pose-free landmarks + expression controls; crop and inference re-run apart on the same crop.\n\
+        "\nrust-direct total = MotionEstimator::face without eye refinement (FaceMesh::run: crop sampling + inference + landmarks to the frame; smoothing, pose fit, relative pose, expression controls and offsets); FaceMesh::run, crop and inference re-run apart on the same crop (fit = total − FaceMesh::run).\n\
          rust-element = push+pull through a Harness; paired = per buffer, (facedetect ! motionextract) − (facedetect), same threads for both.\n\
          python = onnxruntime {} session.run on the exact float crops Rust sampled (1 inter-op thread, no spinning), taking turns with rust-direct every {CHUNK} faces.\n\
          pipelines: threads = ONNX Runtime's default (one per core) unless noted; motion = frames with a motion meta, tracked = of them followed by motionextract's own tracking.\n\

@@ -8,8 +8,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::onnx;
-use gstportrait::liveportrait::{MOTION_INPUT_LEN, MotionExtractor};
-use portrait_vision::liveportrait::relative_motion;
+use gstportrait::liveportrait_onnx::{MOTION_INPUT_LEN, MotionExtractor};
+use portrait_vision::implicit_keypoints::relative_motion;
 
 const S: usize = 256;
 const HALF_SQRT3: f32 = 0.866_025_4;
@@ -104,6 +104,7 @@ fn load_fixture(name: &str, trt_order: bool) -> MotionExtractor {
     onnx::write(&p, &motion_fixture(trt_order));
     MotionExtractor::load(&p, gstportrait::Device::Cpu, 1)
         .unwrap_or_else(|e| panic!("loading the fixture: {e}"))
+        .model
 }
 
 /// A planar RGB crop in [0,1]: R(y,x) = x/255 (mean 127.5/255 = 0.5), G = 0.25,
@@ -127,7 +128,7 @@ fn close(a: f32, b: f32, eps: f32) -> bool {
 }
 
 /// Checks every output of the fixture on `crop()`.
-fn check_params(p: &gstportrait::liveportrait::KeypointParams) {
+fn check_params(p: &gstportrait::liveportrait_onnx::KeypointParams) {
     assert!(close(p.pitch, 90.0, 1e-3), "pitch {}", p.pitch);
     assert!(close(p.yaw, -90.0, 1e-3), "yaw {}", p.yaw);
     assert!(close(p.roll, -60.0, 1e-3), "roll {}", p.roll);
@@ -287,7 +288,9 @@ fn output_of_the_wrong_size_is_an_error_when_run() {
         ("kp", &[1, 63]),
     ];
     onnx::write(&p, &onnx::identity_model(("img", &[1, 3, 256, 256]), &outs));
-    let mut m = MotionExtractor::load(&p, gstportrait::Device::Cpu, 1).expect("load");
+    let mut m = MotionExtractor::load(&p, gstportrait::Device::Cpu, 1)
+        .expect("load")
+        .model;
     let e = m.extract(&crop()).unwrap_err().to_string();
     assert!(
         e.contains("output pitch has 196608 values, expected 66"),
@@ -423,8 +426,9 @@ fn fixture_dir(name: &str) -> PathBuf {
 fn renderer_feeds_every_model_and_applies_the_keypoint_math() {
     common::init();
     let dir = fixture_dir("renderer");
-    let mut r = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut r = gstportrait::liveportrait_onnx::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .model;
     r.set_source(&crop()).unwrap();
     check_params(r.source());
     // A still driver: relative motion leaves the source keypoints x_s as they are.
@@ -460,7 +464,7 @@ fn renderer_rejects_a_missing_or_wrong_model() {
     common::init();
     let dir = fixture_dir("renderer-bad");
     std::fs::remove_file(dir.join("stitching.onnx")).unwrap();
-    let e = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+    let e = gstportrait::liveportrait_onnx::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
         .unwrap_err()
         .to_string();
     assert!(
@@ -468,7 +472,7 @@ fn renderer_rejects_a_missing_or_wrong_model() {
         "{e}"
     );
     onnx::write(&dir.join("stitching.onnx"), &appearance_fixture());
-    let e = gstportrait::liveportrait::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
+    let e = gstportrait::liveportrait_onnx::Renderer::load(&dir, gstportrait::Device::Cpu, 1)
         .unwrap_err()
         .to_string();
     assert!(e.contains("stitching model"), "{e}");

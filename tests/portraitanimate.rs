@@ -13,6 +13,7 @@ use gst::prelude::*;
 use gst_check::Harness;
 use gst_portrait_meta::MotionMeta;
 use gst_video::{VideoFormat, VideoInfo};
+use gstportrait::portraitanimate::portrait;
 
 use common::{decode_rgb, init, media};
 
@@ -373,14 +374,14 @@ fn prepared_source_landmarks_are_cached_on_disk() {
     init();
     let path = media("grace_hopper.jpg");
     let (w, h, _) = decode_rgb(&path);
-    let cache = gstportrait::source::cache_file(&path, w, h).expect("a cache path");
+    let cache = portrait::cache_file(&path, w, h).expect("a cache path");
     let _ = std::fs::remove_file(&cache);
     let t0 = Instant::now();
-    let a = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    let a = portrait::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
     let miss = t0.elapsed();
     assert!(cache.is_file(), "{} written", cache.display());
     let t1 = Instant::now();
-    let b = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    let b = portrait::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
     let hit = t1.elapsed();
     println!("prepare: {miss:?} without the cache, {hit:?} with it");
     assert_eq!(
@@ -389,7 +390,7 @@ fn prepared_source_landmarks_are_cached_on_disk() {
     );
     // A damaged cache file is ignored and rewritten.
     std::fs::write(&cache, b"garbage").unwrap();
-    let c = gstportrait::source::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
+    let c = portrait::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();
     assert_eq!(a.frames[0].points, c.frames[0].points);
     assert_eq!(std::fs::metadata(&cache).unwrap().len(), 468 * 12);
 }
@@ -442,8 +443,7 @@ fn a_video_source_loops_frame_by_frame() {
         |_| {},
     );
     assert_eq!(frames.len(), 80);
-    let (_, _, video) =
-        gstportrait::source::decode_frames(&media("single_face.mp4"), None, 100).unwrap();
+    let (_, _, video) = portrait::decode_frames(&media("single_face.mp4"), None, 100).unwrap();
     assert_eq!(video.len(), 72);
     let psnr_rgba = |a: &[u8], b: &[u8]| {
         let se: f64 = a

@@ -175,11 +175,31 @@ impl fmt::Debug for SharedSession {
 type CacheKey = (PathBuf, &'static str, usize, Option<std::time::SystemTime>);
 static CACHE: OnceCell<Mutex<HashMap<CacheKey, Weak<SharedSession>>>> = OnceCell::new();
 
-/// A loaded session and, when the requested device could not be used and CPU was
-/// taken instead, the reason (for a warning).
-pub struct Loaded {
-    pub session: Arc<SharedSession>,
+/// A loaded model (a session, or a model type built on one) and, when the requested
+/// device could not be used and CPU was taken instead, the reason (for a warning).
+#[derive(Debug)]
+pub struct Loaded<T = Arc<SharedSession>> {
+    pub model: T,
     pub fallback: Option<String>,
+}
+
+impl<T> Loaded<T> {
+    /// The same fallback with the model turned into another (a session into the model
+    /// type that wraps it).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Loaded<U> {
+        Loaded {
+            model: f(self.model),
+            fallback: self.fallback,
+        }
+    }
+
+    /// As [`Loaded::map`], for a conversion that can fail (a signature check).
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Loaded<U>, E> {
+        Ok(Loaded {
+            model: f(self.model)?,
+            fallback: self.fallback,
+        })
+    }
 }
 
 fn gpu_provider_status<E: ExecutionProvider>(name: &str) -> Result<(), String> {
@@ -231,10 +251,7 @@ pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded, Infer
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(s) = cache.get(&key).and_then(Weak::upgrade) {
-        return Ok(Loaded {
-            session: s,
-            fallback,
-        });
+        return Ok(Loaded { model: s, fallback });
     }
     let session = build_session(env, path, provider, threads)?;
     let shared = Arc::new(SharedSession {
@@ -245,7 +262,7 @@ pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded, Infer
     cache.retain(|_, w| w.strong_count() > 0);
     cache.insert(key, Arc::downgrade(&shared));
     Ok(Loaded {
-        session: shared,
+        model: shared,
         fallback,
     })
 }
@@ -321,6 +338,22 @@ impl Signature {
             inputs: session.inputs().iter().map(conv).collect(),
             outputs: session.outputs().iter().map(conv).collect(),
         }
+    }
+
+    /// "inputs [name [dims], …] → outputs [name [dims], …]", for an error that says
+    /// what a model looks like next to what was expected.
+    pub fn describe(&self) -> String {
+        let io = |v: &[(String, Vec<i64>)]| {
+            v.iter()
+                .map(|(n, s)| format!("{n} {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "inputs [{}] → outputs [{}]",
+            io(&self.inputs),
+            io(&self.outputs)
+        )
     }
 
     pub fn output(&self, name: &str) -> Option<&[i64]> {

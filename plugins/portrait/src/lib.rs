@@ -1,32 +1,37 @@
 //! gst-portrait: real-time portrait animation and lip-sync elements for GStreamer.
 //!
-//! The plugin `portrait` holds every element; element folders hold only GStreamer
-//! glue (mod.rs + imp.rs), the math lives in `portrait-vision` and the inference in
-//! `portrait-infer`.
+//! The plugin `portrait` holds every element. Element folders (mod.rs + imp.rs) are
+//! GStreamer wiring only; the library modules below hold the per-frame work and are
+//! called by the elements, the tests and the benchmarks alike. The pure math lives in
+//! `portrait-vision`, the ONNX Runtime sessions in `portrait-infer`. Elements share
+//! through [`shared`] and never import each other.
 #![allow(clippy::non_send_fields_in_send_ty)]
 
 use gst::glib;
 
+// Library modules.
+pub mod avatar;
 pub mod detector;
-mod facedetect;
-mod faceoverlay;
+pub mod face_motion;
 pub mod landmarker;
-mod lipsync;
-pub mod liveportrait;
-mod metas;
-mod motionextract;
-mod portraitanimate;
-pub mod source;
-pub mod speech;
+pub mod liveportrait_onnx;
+pub mod metas;
+pub mod shared;
+pub mod speech_engine;
 pub mod video;
+
+// Elements (public for their documentation and types; apps make them by name).
+pub mod facedetect;
+pub mod faceoverlay;
+pub mod lipsync;
+pub mod motionextract;
+pub mod portraitanimate;
 
 pub use portrait_infer::{self as infer, Device};
 
-/// File of MediaPipe's canonical face mesh in the models directory.
-pub const CANONICAL_MESH: &str = "canonical_face_mesh.binarypb";
-
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst_portrait_meta::register();
+    shared::register_types();
     facedetect::register(plugin)?;
     faceoverlay::register(plugin)?;
     motionextract::register(plugin)?;
@@ -40,9 +45,11 @@ gst::plugin_define!(
     env!("CARGO_PKG_DESCRIPTION"),
     plugin_init,
     concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    // GStreamer's name for the MIT licence (LICENSE).
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // No public repository yet: GStreamer's own default origin.
+    "Unknown package origin",
     env!("BUILD_REL_DATE")
 );

@@ -1,4 +1,5 @@
-//! Helpers shared by the elements: reading metas off buffers, error messages.
+//! Between the typed metas and the library types: copying metas off a buffer and
+//! converting their contents both ways.
 
 /// Copies the data of every `M` meta on `buf` into `out`, reusing the allocations of
 /// the previous frame's copies (`clone_from`).
@@ -17,19 +18,6 @@ pub fn copy_metas<M: gst::MetaAPI, T: Clone>(
     }
 }
 
-/// The element error for a failed model load or run: `{what}: {error}`, with the
-/// resource error kind that matches (missing file, unreadable model, settings).
-pub fn infer_error(what: &str, e: portrait_infer::InferError) -> gst::ErrorMessage {
-    use portrait_infer::InferError::*;
-    let kind = match e {
-        ModelMissing(_) => gst::ResourceError::NotFound,
-        ModelInvalid(..) => gst::ResourceError::OpenRead,
-        Runtime(_) | Device(_) => gst::ResourceError::Settings,
-        Run(_) => gst::ResourceError::Failed,
-    };
-    gst::error_msg!(kind, ("{}: {}", what, e))
-}
-
 /// The meta form of expression controls.
 pub fn expression(c: &portrait_vision::expression::Controls) -> gst_portrait_meta::Expression {
     gst_portrait_meta::Expression {
@@ -44,25 +32,57 @@ pub fn expression(c: &portrait_vision::expression::Controls) -> gst_portrait_met
     }
 }
 
-/// MediaPipe's canonical face mesh from the models directory, or `element`'s error.
-pub fn canonical_mesh(
-    element: &str,
-) -> Result<portrait_vision::mesh::CanonicalMesh, gst::ErrorMessage> {
-    let path = portrait_infer::models_dir().join(crate::CANONICAL_MESH);
-    std::fs::read(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))
-        .and_then(|b| {
-            portrait_vision::mesh::CanonicalMesh::parse(&b)
-                .map_err(|e| format!("{}: {e}", path.display()))
-        })
-        .map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                (
-                    "{}: canonical face mesh unavailable ({}); run scripts/setup.sh",
-                    element,
-                    e
-                )
-            )
-        })
+/// LivePortrait parameters from a motion meta's keypoints (21 points each), or `None`
+/// when they are not that shape.
+pub fn keypoint_params(
+    k: &gst_portrait_meta::ImplicitKeypoints,
+) -> Option<crate::liveportrait_onnx::KeypointParams> {
+    if k.kp.len() != 21 || k.exp.len() != 21 {
+        return None;
+    }
+    let mut p = crate::liveportrait_onnx::KeypointParams {
+        pitch: k.pitch,
+        yaw: k.yaw,
+        roll: k.roll,
+        t: k.t,
+        scale: k.scale,
+        ..Default::default()
+    };
+    p.kp.copy_from_slice(&k.kp);
+    p.exp.copy_from_slice(&k.exp);
+    Some(p)
+}
+
+/// The meta form of LivePortrait parameters.
+pub fn implicit_keypoints(
+    p: &crate::liveportrait_onnx::KeypointParams,
+) -> gst_portrait_meta::ImplicitKeypoints {
+    gst_portrait_meta::ImplicitKeypoints {
+        pitch: p.pitch,
+        yaw: p.yaw,
+        roll: p.roll,
+        t: p.t,
+        exp: p.exp.to_vec(),
+        scale: p.scale,
+        kp: p.kp.to_vec(),
+    }
+}
+
+/// Sets `motion` (the portrait's driving motion) from a motion meta's relative pose
+/// and expression offsets, reusing its offset storage.
+pub fn set_driving_motion(
+    motion: &mut portrait_vision::transfer::DrivingMotion,
+    m: &gst_portrait_meta::Motion,
+) {
+    let rel = &m.relative;
+    motion.rotation = portrait_vision::pose::rotation_from_euler(rel.pitch, rel.yaw, rel.roll);
+    motion.scale = rel.scale;
+    motion.shift = [rel.translation[0], rel.translation[1]];
+    motion.reference_scale = if rel.scale > 0.0 {
+        m.pose.scale / rel.scale
+    } else {
+        m.pose.scale
+    };
+    motion.offsets.clear();
+    motion.offsets.extend_from_slice(&m.expression_offsets);
 }

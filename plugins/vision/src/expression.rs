@@ -2,23 +2,7 @@
 //! frame (so turning the head does not read as an expression). Ratios of distances,
 //! so they do not depend on the face's size either.
 
-/// MediaPipe FaceMesh indices used here ("left" = image-left = the subject's right).
-pub mod idx {
-    pub const LIP_UPPER_INNER: usize = 13;
-    pub const LIP_LOWER_INNER: usize = 14;
-    pub const MOUTH_LEFT: usize = 61;
-    pub const MOUTH_RIGHT: usize = 291;
-    pub const EYE_LEFT_OUTER: usize = 33;
-    pub const EYE_LEFT_INNER: usize = 133;
-    pub const EYE_RIGHT_INNER: usize = 362;
-    pub const EYE_RIGHT_OUTER: usize = 263;
-    /// (upper, lower) lid pairs across each eye.
-    pub const EYE_LEFT_LIDS: [(usize, usize); 3] = [(159, 145), (158, 153), (160, 144)];
-    pub const EYE_RIGHT_LIDS: [(usize, usize); 3] = [(386, 374), (385, 380), (387, 373)];
-    pub const BROW_LEFT: usize = 105;
-    pub const BROW_RIGHT: usize = 334;
-    pub const NOSE_TIP: usize = 1;
-}
+use crate::landmarks as idx;
 
 /// Eye-open ratio (lid gap / eye width) of an open and of a closed eye, for the 0..1
 /// blink scale, with eyelids from the MediaPipe Iris eye-contour model. Measured on

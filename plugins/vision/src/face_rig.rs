@@ -7,25 +7,11 @@
 //! from the mesh's own geometry and MediaPipe's lip and eyelid contours; a face is a
 //! weighted sum of fields.
 
-use crate::expression::{LIP_RATIO_WIDE, idx};
+use crate::expression::LIP_RATIO_WIDE;
+use crate::landmarks;
 use crate::pose::{self, Mat3, Vec3};
 
-/// MediaPipe FaceMesh contours (`FACEMESH_LIPS`, eye contours; "left" = image-left).
-mod contour {
-    pub const LIPS_UPPER_OUTER: [usize; 11] = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291];
-    pub const LIPS_LOWER_OUTER: [usize; 10] = [146, 91, 181, 84, 17, 314, 405, 321, 375, 291];
-    pub const LIPS_UPPER_INNER: [usize; 11] = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308];
-    pub const LIPS_LOWER_INNER: [usize; 11] = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308];
-    pub const CORNERS: [usize; 4] = [61, 291, 78, 308];
-    pub const EYE_LEFT_UPPER: [usize; 7] = [246, 161, 160, 159, 158, 157, 173];
-    pub const EYE_LEFT_LOWER: [usize; 9] = [33, 7, 163, 144, 145, 153, 154, 155, 133];
-    pub const EYE_LEFT_CREASE: [usize; 7] = [247, 30, 29, 27, 28, 56, 190];
-    pub const EYE_RIGHT_UPPER: [usize; 7] = [466, 388, 387, 386, 385, 384, 398];
-    pub const EYE_RIGHT_LOWER: [usize; 9] = [263, 249, 390, 373, 374, 380, 381, 382, 362];
-    pub const EYE_RIGHT_CREASE: [usize; 7] = [467, 260, 259, 257, 258, 286, 414];
-}
-
-/// What the rig is asked to show (all 0..1, see [`crate::speech::Mouth`]).
+/// What the rig is asked to show (all 0..1, see [`crate::speech_engine::Mouth`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RigControls {
     /// Same scale as `Expression::mouth_open`: 1 = inner-lip gap of 0.6 × mouth width.
@@ -60,12 +46,12 @@ fn lip_falloff(d: f32, half_w: f32) -> f32 {
 impl Rig {
     /// The rig of a 468-point canonical mesh; `None` for fewer points.
     pub fn new(mesh: &[Vec3]) -> Option<Rig> {
-        use contour::*;
+        use landmarks::*;
         if mesh.len() < 468 {
             return None;
         }
         let n = mesh.len();
-        let (l, r) = (mesh[idx::MOUTH_LEFT], mesh[idx::MOUTH_RIGHT]);
+        let (l, r) = (mesh[landmarks::MOUTH_LEFT], mesh[landmarks::MOUTH_RIGHT]);
         let centre = [
             (l[0] + r[0]) / 2.0,
             (l[1] + r[1]) / 2.0,
@@ -73,7 +59,7 @@ impl Rig {
         ];
         let width = (r[0] - l[0]).abs().max(1e-3);
         let half_w = width / 2.0;
-        let nose_y = mesh[idx::NOSE_TIP][1];
+        let nose_y = mesh[landmarks::NOSE_TIP][1];
         // The gap at open = 1; the jaw takes 85% of it, the upper lip 15%.
         let gap = LIP_RATIO_WIDE * width;
         let (down, up) = (0.85 * gap, 0.15 * gap);
@@ -324,7 +310,7 @@ mod tests {
                 m[i] = [x0 + t * (x1 - x0), y, 0.0];
             }
         };
-        use contour::*;
+        use landmarks::*;
         place(&mut m, &LIPS_UPPER_OUTER, -2.5, 2.5, -3.8);
         place(&mut m, &LIPS_LOWER_OUTER[..9], -2.2, 2.0, -4.8);
         place(&mut m, &LIPS_UPPER_INNER, -2.3, 2.3, -4.2);
@@ -337,9 +323,9 @@ mod tests {
         place(&mut m, &EYE_RIGHT_LOWER, 4.5, 1.5, 2.5);
         place(&mut m, &EYE_RIGHT_UPPER, 4.2, 1.8, 3.3);
         place(&mut m, &EYE_RIGHT_CREASE, 4.2, 1.8, 3.8);
-        m[idx::NOSE_TIP] = [0.0, -1.0, 1.0];
-        m[idx::BROW_LEFT] = [-3.0, 4.5, 0.0];
-        m[idx::BROW_RIGHT] = [3.0, 4.5, 0.0];
+        m[landmarks::NOSE_TIP] = [0.0, -1.0, 1.0];
+        m[landmarks::BROW_LEFT] = [-3.0, 4.5, 0.0];
+        m[landmarks::BROW_RIGHT] = [3.0, 4.5, 0.0];
         m
     }
 

@@ -1,12 +1,15 @@
 //! Pure-Rust vision math of gst-portrait: no GStreamer here, so every piece is unit
 //! tested on its own. Elements wire these to buffers and metas.
 
+pub mod delaunay;
 pub mod detect;
 pub mod draw;
 pub mod expression;
+pub mod face_paint;
 pub mod face_rig;
 pub mod frame;
-pub mod liveportrait;
+pub mod implicit_keypoints;
+pub mod landmarks;
 pub mod mesh;
 pub mod one_euro;
 pub mod pose;
@@ -17,3 +20,20 @@ pub mod transfer;
 pub mod warp;
 
 pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// A small deterministic generator of values in [0, 1).
+    pub struct Lcg(pub u64);
+
+    impl Lcg {
+        pub fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+}

@@ -10,8 +10,8 @@ use gst_base::subclass::prelude::*;
 use gst_portrait_meta::{Face, FaceMeta};
 use portrait_vision::track::IdTracker;
 
-use super::DeviceProp;
 use crate::detector::{self, Detector, Params};
+use crate::shared::DeviceProp;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -247,25 +247,21 @@ impl BaseTransformImpl for FaceDetect {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let path = detector::resolve_model(&s.model);
-        let loaded = Detector::load(&path, s.device.into(), s.threads as usize)
-            .map_err(|e| crate::metas::infer_error("facedetect", e))?;
-        if let Some(why) = &loaded.fallback {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Settings,
-                ("facedetect: device=auto is running on CPU: {}", why)
-            );
-        }
+        let detector = crate::shared::load_model(
+            &*self.obj(),
+            "facedetect",
+            Detector::load(&path, s.device.into(), s.threads as usize),
+        )?;
         gst::info!(
             CAT,
             imp = self,
             "loaded {} ({}) on {}",
             path.display(),
-            loaded.detector.family.name(),
-            loaded.detector.provider()
+            detector.family.name(),
+            detector.provider()
         );
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
-            detector: loaded.detector,
+            detector,
             info: None,
             frame_count: 0,
             faces: Vec::new(),

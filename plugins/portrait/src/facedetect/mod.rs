@@ -1,3 +1,26 @@
+//! `facedetect`: finds faces and attaches a face meta per face; pixels are untouched.
+//!
+//! Runs a face detector with ONNX Runtime (RetinaFace-MobileNet0.25 by default, or BlazeFace) and
+//! attaches per face a typed `FaceMeta` (box, score, 5 landmarks, track id) and a standard
+//! `GstVideoRegionOfInterestMeta` of type `face`, so elements and C or Python apps that do not know
+//! our meta see the faces too. It works in place: the frame is never copied. With `interval=N` the
+//! detector runs every N frames; the frames in between carry the last faces with `detected=false`,
+//! for `motionextract` to follow. Also registered as `portraitfacedetect`, a name that no other
+//! plugin uses (gstreamer1.0-opencv has a `facedetect` too).
+//!
+//! Caps: `sink` and `src` are `video/x-raw` in RGB, BGR, RGBA, BGRA, RGBx, BGRx, I420 or NV12, any
+//! size, stride and frame rate; no `videoconvert` needed in front.
+//!
+//! Properties: `model`, `threshold`, `nms-threshold`, `max-faces`, `min-size`, `detection-size`,
+//! `interval`, `device`, `threads`, `post-messages`.
+//!
+//! ## Example launch line
+//!
+//! ```shell
+//! gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! facedetect interval=3 \
+//!     ! faceoverlay ! videoconvert ! autovideosink
+//! ```
+
 use gst::glib;
 use gst::prelude::*;
 
@@ -7,41 +30,10 @@ glib::wrapper! {
     pub struct FaceDetect(ObjectSubclass<imp::FaceDetect>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
-/// Where inference runs (`device` property).
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstPortraitDevice")]
-pub enum DeviceProp {
-    #[enum_value(
-        name = "Auto: CUDA when usable, else CPU (with a warning saying why)",
-        nick = "auto"
-    )]
-    Auto = 0,
-    #[enum_value(name = "CPU", nick = "cpu")]
-    Cpu = 1,
-    #[enum_value(name = "CUDA (error if unusable)", nick = "cuda")]
-    Cuda = 2,
-    #[enum_value(name = "TensorRT, then CUDA (error if unusable)", nick = "tensorrt")]
-    TensorRt = 3,
-}
-
-impl From<DeviceProp> for portrait_infer::Device {
-    fn from(d: DeviceProp) -> Self {
-        match d {
-            DeviceProp::Auto => portrait_infer::Device::Auto,
-            DeviceProp::Cpu => portrait_infer::Device::Cpu,
-            DeviceProp::Cuda => portrait_infer::Device::Cuda,
-            DeviceProp::TensorRt => portrait_infer::Device::TensorRt,
-        }
-    }
-}
-
 /// Registers the element as `facedetect` and as `portraitfacedetect`. The plain name is shared
 /// with another GStreamer plugin (gstreamer1.0-opencv); whichever plugin the registry scans
 /// last owns it, so the prefixed name is the one that always means this element.
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    #[cfg(feature = "doc")]
-    DeviceProp::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     for name in ["portraitfacedetect", "facedetect"] {
         gst::Element::register(
             Some(plugin),

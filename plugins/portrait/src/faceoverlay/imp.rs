@@ -8,7 +8,7 @@ use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_portrait_meta::{FaceMeta, MotionMeta};
 use portrait_vision::draw;
-use portrait_vision::expression::idx::NOSE_TIP;
+use portrait_vision::landmarks::NOSE_TIP;
 use portrait_vision::pose::rotation_from_euler;
 
 use crate::video;

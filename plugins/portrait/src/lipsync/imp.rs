@@ -1,22 +1,22 @@
 //! `lipsync` glue: pads, events, running time, frames. The audio analysis lives in
-//! `crate::speech` / `portrait_vision::speech`, the face rig in
+//! `crate::speech_engine` / `portrait_vision::speech`, the face rig in
 //! `portrait_vision::face_rig`.
 
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use gst_portrait_meta::{Motion, MotionMeta, Pose};
+use gst_portrait_meta::MotionMeta;
 use gst_video::prelude::*;
-use portrait_vision::expression::{self, LIP_RATIO_WIDE};
-use portrait_vision::face_rig::{self, Idle, Rig, RigControls};
-use portrait_vision::pose;
-use portrait_vision::speech::{EnergyVad, Mouth, MouthParams, Vad};
+use portrait_vision::speech::{EnergyVad, MouthParams, Vad};
 
-use crate::facedetect::DeviceProp;
-use crate::speech::{AudioModel, Engine, EngineParams, SILERO_VAD, SileroVad};
+use crate::avatar::Avatar;
+use crate::shared::{self, DeviceProp};
+use crate::speech_engine::{
+    AudioModel, Engine, EngineParams, SILERO_VAD, SampleFormat, SileroVad, decode_pcm,
+};
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -33,8 +33,6 @@ const DEFAULT_SMOOTHING_MS: u32 = 30;
 /// How long a waiting video frame sleeps before it looks again at the flags (a
 /// safety net: every change notifies the condition variable).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
-/// Fraction of the frame height the avatar's face (canonical mesh extent) takes.
-const FACE_HEIGHT: f32 = 0.55;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -94,26 +92,6 @@ enum Mode {
     Avatar,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SampleFormat {
-    F32,
-    S16,
-}
-
-/// The talking avatar's face: the canonical mesh, its rig and idle motion.
-struct Face {
-    canonical: Vec<[f32; 3]>,
-    weights: Vec<f32>,
-    rig: Arc<Rig>,
-    idle: Idle,
-    /// Canonical mouth width over eye width (the neutral `mouth_width`).
-    rest_mouth_width: f32,
-    /// Pixels per cm for a face `FACE_HEIGHT` of a frame 1 px high.
-    scale_per_px: f32,
-    offsets: Vec<[f32; 3]>,
-    pose_free: Vec<[f32; 3]>,
-}
-
 /// What the audio thread pushes on `src` once the state lock is released.
 enum Out {
     Event(gst::Event),
@@ -122,7 +100,7 @@ enum Out {
 
 struct State {
     engine: Engine,
-    face: Face,
+    face: Avatar,
     mode: Mode,
     format: Option<(SampleFormat, u32, usize)>,
     audio_segment: gst::FormattedSegment<gst::ClockTime>,
@@ -179,52 +157,33 @@ impl LipSync {
         let s = self.settings();
         let threads = s.threads as usize;
         let model = match &s.audio_model {
-            Some(p) => {
-                let (m, fallback) =
-                    AudioModel::load(std::path::Path::new(p), s.device.into(), threads)
-                        .map_err(|e| crate::metas::infer_error("lipsync: audio-model", e))?;
-                if let Some(why) = fallback {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::ResourceError::Settings,
-                        ("lipsync: audio-model runs on the CPU: {}", why)
-                    );
-                }
-                Some(m)
-            }
+            Some(p) => Some(shared::load_model(
+                &*self.obj(),
+                "lipsync: audio-model",
+                AudioModel::load(std::path::Path::new(p), s.device.into(), threads),
+            )?),
             None => None,
         };
         let vad: Box<dyn Vad + Send> = if s.vad && model.is_none() {
             let p = portrait_infer::models_dir().join(SILERO_VAD);
             Box::new(
                 SileroVad::load(&p, 1)
-                    .map_err(|e| crate::metas::infer_error("lipsync: Silero VAD (vad=true)", e))?,
+                    .map_err(|e| shared::infer_error("lipsync: Silero VAD (vad=true)", e))?,
             )
         } else {
             Box::new(EnergyVad)
         };
-        let mesh = crate::metas::canonical_mesh("lipsync")?;
-        let rig = Rig::new(&mesh.vertices).ok_or_else(|| {
+        let mesh = shared::canonical_mesh("lipsync")?;
+        let face = Avatar::new(mesh, s.seed).ok_or_else(|| {
             gst::error_msg!(
                 gst::ResourceError::Failed,
                 ("lipsync: the canonical face mesh has too few vertices")
             )
         })?;
-        let rest = expression::controls(&mesh.vertices).unwrap_or_default();
-        let [_, y0, _, y1] = portrait_vision::detect::bounds(&mesh.vertices);
         let engine = Engine::new(&s.engine_params(), vad, model);
         Ok(State {
             engine,
-            face: Face {
-                weights: mesh.weights(),
-                canonical: mesh.vertices,
-                rig: Arc::new(rig),
-                idle: Idle::new(s.seed, 0.0),
-                rest_mouth_width: rest.mouth_width,
-                scale_per_px: FACE_HEIGHT / (y1 - y0).max(1.0),
-                offsets: Vec::new(),
-                pose_free: Vec::new(),
-            },
+            face,
             mode: Mode::Undecided,
             format: None,
             audio_segment: gst::FormattedSegment::new(),
@@ -288,26 +247,7 @@ impl LipSync {
             };
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
             let bytes = map.as_slice();
-            st.samples.clear();
-            match fmt {
-                SampleFormat::F32 => st.samples.extend(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .map(|v| {
-                            if v.is_finite() {
-                                v.clamp(-1.0, 1.0)
-                            } else {
-                                0.0
-                            }
-                        }),
-                ),
-                SampleFormat::S16 => st.samples.extend(
-                    bytes
-                        .chunks_exact(2)
-                        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
-                ),
-            }
+            decode_pcm(bytes, fmt, &mut st.samples);
             // Whole frames only.
             let n = st.samples.len() / channels * channels;
             st.samples.truncate(n);
@@ -482,7 +422,7 @@ impl LipSync {
                 break;
             }
             let mouth = st.engine.mouth_at(rt.nseconds());
-            let motion = avatar_motion(&mut st.face, idle_motion, rt, mouth, w, h);
+            let motion = st.face.motion(idle_motion, rt.seconds_f64(), mouth, w, h);
             let mut buf = blank.copy();
             {
                 let b = buf.make_mut();
@@ -687,7 +627,7 @@ impl LipSync {
                     if st.engine.ready(rt) || !audio_live {
                         if st.engine.has_audio() {
                             let m = st.engine.mouth_at(rt);
-                            edit = Some((m, st.face.rig.clone(), st.face.rest_mouth_width));
+                            edit = Some((m, st.face.dub()));
                         }
                         break;
                     }
@@ -699,10 +639,10 @@ impl LipSync {
                 }
             }
         }
-        if let Some((m, rig, rest_width)) = edit {
+        if let Some((m, dub)) = edit {
             let b = buffer.make_mut();
             for mut meta in b.iter_meta_mut::<MotionMeta>() {
-                dub(meta.motion_mut(), &m, &rig, rest_width);
+                dub.apply(meta.motion_mut(), &m);
             }
         }
         let r = self.src.push(buffer);
@@ -777,7 +717,8 @@ impl LipSync {
                     (false, gst::ClockTime::ZERO, gst::ClockTime::NONE)
                 };
                 let lookahead = self.settings().engine_params().lookahead;
-                let ours = gst::ClockTime::from_nseconds(crate::speech::latency_ns(lookahead));
+                let ours =
+                    gst::ClockTime::from_nseconds(crate::speech_engine::latency_ns(lookahead));
                 gst::debug!(CAT, imp = self, "latency: upstream {min} + ours {ours}");
                 q.set(live, min + ours, max.map(|m| m + ours));
                 true
@@ -869,94 +810,6 @@ fn caps_through(q: &gst::query::Caps, template: &gst::Caps, other: &gst::Pad) ->
         other.peer_query_caps(Some(&ours)).intersect(template)
     } else {
         ours
-    }
-}
-
-/// Replaces a driving face's mouth by `m` (expression controls and offsets).
-fn dub(motion: &mut Motion, m: &Mouth, rig: &Rig, rest_width: f32) {
-    let c = RigControls {
-        open: m.open,
-        spread: m.spread,
-        round: m.round,
-        ..Default::default()
-    };
-    rig.replace_mouth(&c, &mut motion.expression_offsets);
-    let e = &mut motion.expression;
-    e.mouth_open = m.open;
-    e.lip_open_ratio = m.open * LIP_RATIO_WIDE;
-    e.mouth_width = rest_width * (1.0 + 0.2 * m.spread - 0.25 * m.round);
-}
-
-/// The avatar's motion meta at running time `rt`.
-fn avatar_motion(
-    face: &mut Face,
-    idle_motion: bool,
-    rt: gst::ClockTime,
-    m: Mouth,
-    w: f32,
-    h: f32,
-) -> Motion {
-    let idle = if idle_motion {
-        face.idle.at(rt.seconds_f64(), m.open)
-    } else {
-        Default::default()
-    };
-    let c = RigControls {
-        open: m.open,
-        spread: m.spread,
-        round: m.round,
-        blink_left: idle.blink,
-        blink_right: idle.blink,
-    };
-    face.rig.offsets(&c, &mut face.offsets);
-    face.pose_free.clear();
-    face.pose_free.extend(
-        face.canonical
-            .iter()
-            .zip(&face.offsets)
-            .map(|(p, o)| [p[0] + o[0], p[1] + o[1], p[2] + o[2]]),
-    );
-    let mut controls = expression::controls(&face.pose_free).unwrap_or_default();
-    // The mouth as commanded, as in dubbing: 0 is closed lips (the canonical mesh's
-    // own lips are slightly apart).
-    controls.mouth_open = m.open;
-    controls.lip_open_ratio = m.open * LIP_RATIO_WIDE;
-    let r = pose::rotation_from_euler(idle.pitch, idle.yaw, idle.roll);
-    let scale = face.scale_per_px * h;
-    let centre = [w / 2.0, h / 2.0];
-    let mut landmarks = Vec::with_capacity(face.canonical.len());
-    face_rig::pose_landmarks(
-        &face.canonical,
-        &face.weights,
-        &face.offsets,
-        &r,
-        scale,
-        centre,
-        &mut landmarks,
-    );
-    let angles = Pose {
-        pitch: idle.pitch,
-        yaw: idle.yaw,
-        roll: idle.roll,
-        ..Default::default()
-    };
-    Motion {
-        track_id: 1,
-        presence: 1.0,
-        tracked: false,
-        landmarks,
-        pose: Pose {
-            translation: [centre[0], centre[1], 0.0],
-            scale,
-            ..angles
-        },
-        relative: Pose {
-            scale: 1.0,
-            ..angles
-        },
-        expression: crate::metas::expression(&controls),
-        expression_offsets: face.offsets.clone(),
-        keypoints: None,
     }
 }
 

@@ -1,22 +1,25 @@
-//! portraitanimate: renders the source portrait moved by the driving face's motion
-//! meta (weight-free mesh backend: landmark mesh warp with the background pinned).
+//! portraitanimate: caps and properties, the motion meta in, one render call out. The
+//! portrait is [`super::portrait`], the warp `portrait_vision::warp`, the mouth and
+//! eyelids `portrait_vision::face_paint`, the LivePortrait backend
+//! [`crate::liveportrait_onnx`].
 
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::Backend;
-use crate::liveportrait::{KeypointParams, MOTION_INPUT_LEN, MOTION_INPUT_SIZE};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_portrait_meta::MotionMeta;
-use portrait_vision::pose;
-use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
+use portrait_vision::face_paint;
+use portrait_vision::landmarks::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
+use portrait_vision::resample::Affine;
 use portrait_vision::transfer::DrivingMotion;
 use portrait_vision::warp::MeshWarp;
 
-use crate::facedetect::DeviceProp;
-use crate::source::{self, Source};
+use super::Backend;
+use super::portrait::{self, Source, output_size};
+use crate::liveportrait_onnx::{self, KeypointParams, MOTION_INPUT_LEN};
+use crate::shared::{self, DeviceProp};
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -30,12 +33,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Frames the last pose is held when the driving face is lost, then the ease rate.
 const DEFAULT_HOLD_FRAMES: u32 = 10;
 const EASE_PER_FRAME: f32 = 0.15;
-
-/// Inner-lip contour (MediaPipe FaceMesh), painted as the mouth interior.
-const INNER_LIPS: [usize; 20] = [
-    78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
-];
-const MOUTH_RGB: [u8; 3] = [48, 18, 22];
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -78,7 +75,7 @@ struct Current {
 
 /// The LivePortrait backend's state.
 struct Lp {
-    renderer: crate::liveportrait::Renderer,
+    renderer: crate::liveportrait_onnx::Renderer,
     /// The source crop the face is rendered from (256² → source pixels).
     crop: Affine,
     /// The first driving keypoints seen: the driving reference.
@@ -103,40 +100,11 @@ pub struct PortraitAnimate {
     state: Mutex<Option<State>>,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn output_size_keeps_the_aspect_when_one_side_is_given() {
-        assert_eq!(super::output_size(600, 400, 0, 0), (600, 400));
-        assert_eq!(super::output_size(600, 400, 300, 0), (300, 200));
-        assert_eq!(super::output_size(600, 400, 0, 100), (150, 100));
-        assert_eq!(super::output_size(600, 400, 64, 64), (64, 64));
-    }
-}
-
 #[glib::object_subclass]
 impl ObjectSubclass for PortraitAnimate {
     const NAME: &'static str = "GstPortraitAnimate";
     type Type = super::PortraitAnimate;
     type ParentType = gst_base::BaseTransform;
-}
-
-/// Output size for a `w`×`h` source: `width`/`height` when set; one of them alone keeps
-/// the source's aspect ratio.
-fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize) {
-    let (ow, oh) = (width as usize, height as usize);
-    match (ow, oh) {
-        (0, 0) => (w, h),
-        (0, oh) => (
-            ((w * oh) as f64 / h.max(1) as f64).round().max(1.0) as usize,
-            oh,
-        ),
-        (ow, 0) => (
-            ow,
-            ((h * ow) as f64 / w.max(1) as f64).round().max(1.0) as usize,
-        ),
-        (ow, oh) => (ow, oh),
-    }
 }
 
 fn current_for(src: Source, out: (usize, usize)) -> Current {
@@ -252,7 +220,7 @@ impl ObjectImpl for PortraitAnimate {
                     std::thread::spawn(move || {
                         // One inference thread: on a small machine the other cores keep
                         // the streaming thread at its pace meanwhile.
-                        let r = source::prepare(
+                        let r = portrait::prepare(
                             std::path::Path::new(&path),
                             device.into(),
                             1,
@@ -361,7 +329,7 @@ impl BaseTransformImpl for PortraitAnimate {
                 ("portraitanimate: no source portrait: set the source property to an image file")
             )
         })?;
-        let src = source::prepare(
+        let src = portrait::prepare(
             std::path::Path::new(&path),
             s.device.into(),
             s.threads as usize,
@@ -463,11 +431,10 @@ impl BaseTransformImpl for PortraitAnimate {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let s = self
-            .settings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let (threads, hold_frames, mouth_interior) = {
+            let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+            (s.threads, s.hold_frames, s.mouth_interior)
+        };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
 
@@ -513,22 +480,12 @@ impl BaseTransformImpl for PortraitAnimate {
         // (In liveportrait mode the mesh part only lays down the neutral portrait.)
         match inbuf.meta::<MotionMeta>().filter(|_| st.lp.is_none()) {
             Some(m) => {
-                let rel = &m.relative;
-                st.motion.rotation = pose::rotation_from_euler(rel.pitch, rel.yaw, rel.roll);
-                st.motion.scale = rel.scale;
-                st.motion.shift = [rel.translation[0], rel.translation[1]];
-                st.motion.reference_scale = if rel.scale > 0.0 {
-                    m.pose.scale / rel.scale
-                } else {
-                    m.pose.scale
-                };
-                st.motion.offsets.clear();
-                st.motion.offsets.extend_from_slice(&m.expression_offsets);
+                crate::metas::set_driving_motion(&mut st.motion, &m);
                 st.lost_frames = 0;
             }
             None => {
                 st.lost_frames += 1;
-                if st.lost_frames > s.hold_frames {
+                if st.lost_frames > hold_frames {
                     st.motion.ease_to_neutral(EASE_PER_FRAME);
                 }
             }
@@ -555,18 +512,18 @@ impl BaseTransformImpl for PortraitAnimate {
         if out.len() < ow * oh * 4 {
             return Err(gst::FlowError::NotNegotiated);
         }
-        let threads = if s.threads == 0 {
+        let threads = if threads == 0 {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
         } else {
-            s.threads as usize
+            threads as usize
         };
         st.current.warps[idx].warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
         if let Some(lp) = st.lp.as_mut() {
             let driving = inbuf
                 .meta::<MotionMeta>()
-                .and_then(|m| m.keypoints.as_ref().and_then(to_params));
+                .and_then(|m| m.keypoints.as_ref().and_then(crate::metas::keypoint_params));
             match driving {
                 Some(d) => {
                     let reference = *lp.reference.get_or_insert(d);
@@ -578,7 +535,7 @@ impl BaseTransformImpl for PortraitAnimate {
                         );
                         gst::FlowError::Error
                     })?;
-                    crate::liveportrait::paste_back(
+                    crate::liveportrait_onnx::paste_back(
                         out,
                         ow,
                         oh,
@@ -600,89 +557,13 @@ impl BaseTransformImpl for PortraitAnimate {
                 None => {}
             }
         } else {
-            if s.mouth_interior {
-                paint_mouth(&sf.points, &st.targets, out, ow, oh);
+            if mouth_interior {
+                face_paint::paint_mouth(&sf.points, &st.targets, out, ow, oh);
             }
-            paint_eyelids(&sf.points, &st.targets, out, ow, oh);
+            face_paint::paint_eyelids(&sf.points, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
     }
-}
-
-/// Draws closing eyelids: where a driven eye opens less than the source's, its opening
-/// (the 16-point eye contour) is covered with the skin just above the upper lid, the
-/// more the closer it is to shut. The warp alone only squashes the eye.
-fn paint_eyelids(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
-    use crate::landmarker::{EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
-    if targets.len() < 468 || source.len() < 468 {
-        return;
-    }
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    // Contour layout: 0..=8 lower lid corner to corner, 9..=15 upper lid; lid pairs
-    // (upper, lower) 11/3, 12/4, 13/5.
-    let ratio = |p: &[[f32; 2]], c: &[usize; 16]| {
-        let gap = (d(p[c[11]], p[c[3]]) + d(p[c[12]], p[c[4]]) + d(p[c[13]], p[c[5]])) / 3.0;
-        gap / d(p[c[0]], p[c[8]]).max(1.0)
-    };
-    for contour in [&EYE_LEFT_CONTOUR, &EYE_RIGHT_CONTOUR] {
-        let (rs, rt) = (ratio(source, contour), ratio(targets, contour));
-        if rs <= 1e-3 {
-            continue;
-        }
-        let alpha = ((1.0 - rt / rs) * 1.6).clamp(0.0, 1.0);
-        if alpha <= 0.05 {
-            continue;
-        }
-        // Skin colour: a small patch above the upper lid's middle, in the output.
-        let up = targets[contour[12]];
-        let lift = 0.3 * d(targets[contour[0]], targets[contour[8]]);
-        let (cx, cy) = (up[0].round() as isize, (up[1] - lift).round() as isize);
-        let mut acc = [0u32; 3];
-        let mut n = 0;
-        for y in cy - 2..=cy + 2 {
-            for x in cx - 2..=cx + 2 {
-                if x >= 0 && y >= 0 && (x as usize) < ow && (y as usize) < oh {
-                    let o = (y as usize * ow + x as usize) * 4;
-                    for c in 0..3 {
-                        acc[c] += out[o + c] as u32;
-                    }
-                    n += 1;
-                }
-            }
-        }
-        if n == 0 {
-            continue;
-        }
-        let skin = acc.map(|v| (v / n) as u8);
-        // Lower lid 0..=8, then the upper lid back from 15 to 9: the eye opening.
-        let mut poly = [[0f32; 2]; 16];
-        for (k, &i) in contour[..9]
-            .iter()
-            .chain(contour[9..].iter().rev())
-            .enumerate()
-        {
-            poly[k] = targets[i];
-        }
-        portrait_vision::draw::fill_polygon_rgba(out, ow, oh, &poly, skin, alpha);
-    }
-}
-
-/// LivePortrait parameters from the motion meta's keypoints (21 points each).
-fn to_params(k: &gst_portrait_meta::ImplicitKeypoints) -> Option<KeypointParams> {
-    if k.kp.len() != 21 || k.exp.len() != 21 {
-        return None;
-    }
-    let mut p = KeypointParams {
-        pitch: k.pitch,
-        yaw: k.yaw,
-        roll: k.roll,
-        t: k.t,
-        scale: k.scale,
-        ..Default::default()
-    };
-    p.kp.copy_from_slice(&k.kp);
-    p.exp.copy_from_slice(&k.exp);
-    Some(p)
 }
 
 impl PortraitAnimate {
@@ -696,45 +577,26 @@ impl PortraitAnimate {
                 ("portraitanimate: backend=liveportrait needs liveportrait-dir (a FasterLivePortrait ONNX directory)")
             )
         })?;
-        let mut renderer = crate::liveportrait::Renderer::load(
-            std::path::Path::new(dir),
-            s.device.into(),
-            s.threads as usize,
-        )
-        .map_err(|e| crate::metas::infer_error("portraitanimate: liveportrait-dir", e))?;
+        let mut renderer = shared::load_model(
+            &*self.obj(),
+            "portraitanimate: liveportrait-dir",
+            liveportrait_onnx::Renderer::load(
+                std::path::Path::new(dir),
+                s.device.into(),
+                s.threads as usize,
+            ),
+        )?;
         let (f0, view) = src
             .frame(0)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("portraitanimate: {}", e)))?;
         let lm = &f0.points[..468.min(f0.points.len())];
-        let [x0, y0, x1, y1] = portrait_vision::detect::bounds(lm);
-        use portrait_vision::expression::idx::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
         let (l, r) = (lm[EYE_LEFT_OUTER], lm[EYE_RIGHT_OUTER]);
-        let side = (x1 - x0).max(y1 - y0) * 2.3;
-        let crop = Affine::square_crop(
-            (x0 + x1) / 2.0,
-            (y0 + y1) / 2.0 - side / 8.0,
-            side,
-            (r[1] - l[1]).atan2(r[0] - l[0]),
-            MOTION_INPUT_SIZE,
-        );
+        let crop = liveportrait_onnx::face_crop(portrait_vision::detect::bounds(lm), l, r);
         let mut tensor = vec![0.0; MOTION_INPUT_LEN];
-        let norm = Normalize {
-            mean: [0.0; 3],
-            mul: [1.0 / 255.0; 3],
-            bgr: false,
-            nchw: true,
-        };
-        frame_to_tensor_affine(
-            &view,
-            &crop,
-            MOTION_INPUT_SIZE,
-            MOTION_INPUT_SIZE,
-            &norm,
-            &mut tensor,
-        );
+        liveportrait_onnx::crop_to_tensor(&view, &crop, &mut tensor);
         renderer
             .set_source(&tensor)
-            .map_err(|e| crate::metas::infer_error("portraitanimate: liveportrait source", e))?;
+            .map_err(|e| shared::infer_error("portraitanimate: liveportrait source", e))?;
         Ok(Lp {
             renderer,
             crop,
@@ -742,25 +604,4 @@ impl PortraitAnimate {
             warned: false,
         })
     }
-}
-
-/// Paints the driven inner-lip polygon dark where it is open wider than the source's.
-fn paint_mouth(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], ow: usize, oh: usize) {
-    let gap =
-        |p: &[[f32; 2]]| ((p[13][0] - p[14][0]).powi(2) + (p[13][1] - p[14][1]).powi(2)).sqrt();
-    let width =
-        |p: &[[f32; 2]]| ((p[78][0] - p[308][0]).powi(2) + (p[78][1] - p[308][1]).powi(2)).sqrt();
-    if targets.len() < 468 || source.len() < 468 {
-        return;
-    }
-    // How much wider than the source's the lips part (gap over mouth width); the
-    // interior fades in over the first 0.15 of it, so a source that already shows its
-    // teeth keeps them for small openings.
-    let opened = gap(targets) / width(targets).max(1.0) - gap(source) / width(source).max(1.0);
-    let alpha = ((opened - 0.02) / 0.15).clamp(0.0, 0.9);
-    if alpha <= 0.0 {
-        return;
-    }
-    let poly = INNER_LIPS.map(|i| targets[i]);
-    portrait_vision::draw::fill_polygon_rgba(out, ow, oh, &poly, MOUTH_RGB, alpha);
 }

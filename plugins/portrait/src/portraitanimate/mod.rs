@@ -1,7 +1,36 @@
+//! `portraitanimate`: a portrait moved by the driving face's motion meta.
+//!
+//! Renders the `source` portrait (an image, or a video of up to 300 frames that loops) with
+//! the head rotation, scale, position and expression of the first `MotionMeta` on each driving
+//! frame (from `motionextract`, or from `lipsync` for a talking avatar). The default
+//! `backend=mesh` is weight-free: it warps the portrait's 468-landmark mesh with the background
+//! pinned, paints a dark mouth interior where the mouth opens wider than the portrait's and
+//! closing eyelids where the eyes shut. `backend=liveportrait` runs user-supplied
+//! FasterLivePortrait ONNX files (`liveportrait-dir`; the driver's `motionextract` needs
+//! `liveportrait-model=`) and pastes the rendered face back into the portrait. When the
+//! driving frame has no face it holds the last pose for `hold-frames` frames, then eases back
+//! to the neutral portrait. The portrait's landmarks are cached on disk; a new `source` set
+//! while PLAYING is prepared in a background thread.
+//!
+//! Caps: `sink` is `video/x-raw` in RGB, BGR, RGBA, BGRA, RGBx, BGRx, I420 or NV12 (the
+//! driving video, any size); `src` is `video/x-raw` RGBA at the portrait's size (or
+//! `width`/`height`) and the driving video's frame rate.
+//!
+//! Properties: `source`, `backend`, `liveportrait-dir`, `width`, `height`, `hold-frames`,
+//! `mouth-interior`, `device`, `threads`.
+//!
+//! ## Example launch line
+//!
+//! ```shell
+//! gst-launch-1.0 filesrc location=drive.mp4 ! decodebin ! videoconvert ! facedetect interval=5 \
+//!     ! motionextract ! portraitanimate source=avatar.png ! videoconvert ! autovideosink
+//! ```
+
 use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+pub mod portrait;
 
 glib::wrapper! {
     pub struct PortraitAnimate(ObjectSubclass<imp::PortraitAnimate>) @extends gst_base::BaseTransform, gst::Element, gst::Object;

@@ -1,15 +1,19 @@
-//! LivePortrait motion extraction with a user-supplied `motion_extractor.onnx`
-//! (FasterLivePortrait export): one 256² RGB face crop in [0,1], NCHW → head pose bins,
-//! translation, expression, scale and canonical keypoints, reduced to
-//! [`KeypointParams`] (pose in degrees). Preprocessing stays with the caller; no
-//! GStreamer here, so tests and benchmarks drive it directly.
+//! The user-supplied LivePortrait ONNX models (FasterLivePortrait export) and their
+//! face crop. [`MotionExtractor`]: one 256² RGB face crop in [0,1], NCHW → head pose
+//! bins, translation, expression, scale and canonical keypoints, reduced to
+//! [`KeypointParams`] (pose in degrees). [`Renderer`]: appearance features of the
+//! source once, then stitching and warping per driving frame; [`paste_back`] puts its
+//! face back into the portrait. No GStreamer here, so tests and benchmarks drive it
+//! directly.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use portrait_infer::ort::value::TensorRef;
-use portrait_infer::{Device, InferError, SharedSession, Signature};
-pub use portrait_vision::liveportrait::{KeypointParams, Keypoints, NUM_KP, POSE_BINS};
+use portrait_infer::{Device, InferError, Loaded, SharedSession, Signature};
+use portrait_vision::FrameRef;
+pub use portrait_vision::implicit_keypoints::{KeypointParams, Keypoints, NUM_KP, POSE_BINS};
+use portrait_vision::resample::{Affine, Normalize, frame_to_tensor_affine};
 
 /// Side of the square crop the motion extractor takes.
 pub const MOTION_INPUT_SIZE: usize = 256;
@@ -20,17 +24,47 @@ pub const MOTION_INPUT_LEN: usize = 3 * MOTION_INPUT_SIZE * MOTION_INPUT_SIZE;
 pub const MOTION_OUTPUTS: [&str; 7] = ["pitch", "yaw", "roll", "t", "exp", "scale", "kp"];
 
 fn describe(sig: &Signature) -> String {
-    let io = |v: &[(String, Vec<i64>)]| {
-        v.iter()
-            .map(|(n, s)| format!("{n} {s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     format!(
-        "model inputs [{}] → outputs [{}] are not a LivePortrait motion extractor (expected one input [1,3,256,256] → outputs pitch [1,66], yaw [1,66], roll [1,66], t [1,3], exp [1,63], scale [1,1], kp [1,63], by name)",
-        io(&sig.inputs),
-        io(&sig.outputs)
+        "model {} is not a LivePortrait motion extractor (expected one input [1,3,256,256] → outputs pitch [1,66], yaw [1,66], roll [1,66], t [1,3], exp [1,63], scale [1,1], kp [1,63], by name)",
+        sig.describe()
     )
+}
+
+/// LivePortrait crops the face at 2.3× its size, centred an eighth of the crop above
+/// the face's centre (`utils/crop.py`'s defaults: scale 2.3, vy_ratio −0.125).
+const CROP_SCALE: f32 = 2.3;
+const CROP_SHIFT_UP: f32 = 0.125;
+
+/// LivePortrait's square face crop ([`MOTION_INPUT_SIZE`]² → frame pixels) around a
+/// face of extent `bounds` (x0, y0, x1, y1), levelled on its eyes.
+pub fn face_crop(bounds: [f32; 4], eye_l: [f32; 2], eye_r: [f32; 2]) -> Affine {
+    let [x0, y0, x1, y1] = bounds;
+    let side = (x1 - x0).max(y1 - y0) * CROP_SCALE;
+    Affine::square_crop(
+        (x0 + x1) / 2.0,
+        (y0 + y1) / 2.0 - CROP_SHIFT_UP * side,
+        side,
+        (eye_r[1] - eye_l[1]).atan2(eye_r[0] - eye_l[0]),
+        MOTION_INPUT_SIZE,
+    )
+}
+
+/// Samples `crop` of `frame` into the models' input `tensor`: RGB in [0,1], NCHW.
+pub fn crop_to_tensor(frame: &FrameRef, crop: &Affine, tensor: &mut [f32]) {
+    let norm = Normalize {
+        mean: [0.0; 3],
+        mul: [1.0 / 255.0; 3],
+        bgr: false,
+        nchw: true,
+    };
+    frame_to_tensor_affine(
+        frame,
+        crop,
+        MOTION_INPUT_SIZE,
+        MOTION_INPUT_SIZE,
+        &norm,
+        tensor,
+    );
 }
 
 /// Checks a motion extractor's signature; returns the input name.
@@ -79,8 +113,6 @@ pub struct MotionExtractor {
     session: Arc<SharedSession>,
     input: String,
     logits: [f32; POSE_BINS],
-    /// Why the requested device was not used and CPU was taken instead, if it was not.
-    pub fallback: Option<String>,
 }
 
 impl std::fmt::Debug for MotionExtractor {
@@ -95,15 +127,15 @@ impl std::fmt::Debug for MotionExtractor {
 impl MotionExtractor {
     /// Opens `path` on `device` with `threads` intra-op threads (0 = ONNX Runtime's
     /// default) and checks that it is a motion extractor.
-    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
-        let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = loaded.session.signature();
-        let input = recognise(&sig).map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
-        Ok(MotionExtractor {
-            session: loaded.session,
-            input,
-            logits: [0.0; POSE_BINS],
-            fallback: loaded.fallback,
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
+        portrait_infer::load(path, device, threads)?.try_map(|session| {
+            let input = recognise(&session.signature())
+                .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+            Ok(MotionExtractor {
+                session,
+                input,
+                logits: [0.0; POSE_BINS],
+            })
         })
     }
 
@@ -147,11 +179,11 @@ impl MotionExtractor {
             Ok(())
         };
         read("pitch", &mut self.logits)?;
-        p.pitch = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        p.pitch = portrait_vision::implicit_keypoints::headpose_degrees(&self.logits);
         read("yaw", &mut self.logits)?;
-        p.yaw = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        p.yaw = portrait_vision::implicit_keypoints::headpose_degrees(&self.logits);
         read("roll", &mut self.logits)?;
-        p.roll = portrait_vision::liveportrait::headpose_degrees(&self.logits);
+        p.roll = portrait_vision::implicit_keypoints::headpose_degrees(&self.logits);
         read("t", &mut p.t)?;
         read("exp", p.exp.as_flattened_mut())?;
         let mut scale = [0f32; 1];
@@ -178,18 +210,15 @@ fn load_checked(
     check: impl Fn(&Signature) -> bool,
     what: &str,
 ) -> Result<(Arc<SharedSession>, Signature), InferError> {
-    let loaded = portrait_infer::load(path, device, threads)?;
-    let sig = loaded.session.signature();
+    let session = portrait_infer::load(path, device, threads)?.model;
+    let sig = session.signature();
     if !check(&sig) {
         return Err(InferError::ModelInvalid(
             path.to_path_buf(),
-            format!(
-                "model inputs {:?} → outputs {:?} are not {what}",
-                sig.inputs, sig.outputs
-            ),
+            format!("model {} is not {what}", sig.describe()),
         ));
     }
-    Ok((loaded.session, sig))
+    Ok((session, sig))
 }
 
 /// LivePortrait rendering (FasterLivePortrait layout): the source's appearance
@@ -217,8 +246,9 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
-    /// Loads the four models from `dir`, each recognised by its inputs/outputs.
-    pub fn load(dir: &Path, device: Device, threads: usize) -> Result<Self, InferError> {
+    /// Loads the four models from `dir`, each recognised by its inputs/outputs (the
+    /// fallback is the motion extractor's: all four are placed alike).
+    pub fn load(dir: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
         let size = MOTION_INPUT_SIZE as i64;
         let (app, app_sig) = load_checked(
             &dir.join(APPEARANCE_FILE),
@@ -232,7 +262,10 @@ impl Renderer {
             },
             "a LivePortrait appearance feature extractor ([1,3,256,256] → [1,32,16,64,64])",
         )?;
-        let motion = MotionExtractor::load(&dir.join(MOTION_FILE), device, threads)?;
+        let Loaded {
+            model: motion,
+            fallback,
+        } = MotionExtractor::load(&dir.join(MOTION_FILE), device, threads)?;
         let (warping, warp_sig) = load_checked(
             &dir.join(WARPING_FILE),
             device,
@@ -257,7 +290,7 @@ impl Renderer {
             },
             "a LivePortrait stitching model ([1,126] → [1,65])",
         )?;
-        Ok(Renderer {
+        let model = Renderer {
             appearance: (app, app_sig.inputs[0].0.clone()),
             motion,
             warping,
@@ -271,7 +304,8 @@ impl Renderer {
             feature_shape: Vec::new(),
             source: KeypointParams::default(),
             image: vec![0.0; 3 * RENDER_SIZE * RENDER_SIZE],
-        })
+        };
+        Ok(Loaded { model, fallback })
     }
 
     /// Prepares the source from its 256² crop (1×3×256×256, RGB in [0,1]): appearance
@@ -305,7 +339,7 @@ impl Renderer {
         driving: &KeypointParams,
         driving_ref: &KeypointParams,
     ) -> Result<Keypoints, InferError> {
-        use portrait_vision::liveportrait::relative_motion;
+        use portrait_vision::implicit_keypoints::relative_motion;
         let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
         let kp_source = self.source.transformed();
         let (mut kp_driving, _) = relative_motion(&self.source, driving, driving_ref);

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 use gst_video::prelude::*;
 use portrait_infer::Device;
-use portrait_vision::mesh::CanonicalMesh;
 use portrait_vision::transfer::SourceFace;
 use portrait_vision::{FrameRef, PixelFormat, warp};
 
@@ -208,12 +207,7 @@ pub fn prepare(
             l
         }
     };
-    let mesh_path = portrait_infer::models_dir().join(crate::CANONICAL_MESH);
-    let canonical = std::fs::read(&mesh_path)
-        .map_err(|e| format!("{}: {e}", mesh_path.display()))
-        .and_then(|b| {
-            CanonicalMesh::parse(&b).map_err(|e| format!("{}: {e}", mesh_path.display()))
-        })?;
+    let canonical = crate::landmarker::canonical_mesh()?;
     let weights = canonical.weights();
     let border = warp::border_points(width, height, BORDER_POINTS_PER_SIDE);
     let mut frames = Vec::with_capacity(images.len());
@@ -228,7 +222,7 @@ pub fn prepare(
         points.extend_from_slice(&border);
         frames.push(SourceFrame { rgba, points, face });
     }
-    let triangles = warp::delaunay(&frames[0].points);
+    let triangles = portrait_vision::delaunay::delaunay(&frames[0].points);
     Ok(Source {
         path: path.to_path_buf(),
         width,
@@ -252,12 +246,14 @@ fn find_landmarks(
 ) -> Result<Vec<Vec<[f32; 3]>>, String> {
     let mut det = Detector::load(&detector::resolve_model("retinaface"), device, threads)
         .map_err(|e| e.to_string())?
-        .detector;
+        .model;
     let mut mesh = FaceMesh::load(&landmarker::resolve_model("facemesh"), device, threads)
         .map_err(|e| e.to_string())?
-        .mesh;
+        .model;
     let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
-    let mut eyes = EyeRefiner::load(&iris, device, threads).map_err(|e| e.to_string())?;
+    let mut eyes = EyeRefiner::load(&iris, device, threads)
+        .map_err(|e| e.to_string())?
+        .model;
     let mut out: Vec<Vec<[f32; 3]>> = Vec::with_capacity(images.len());
     for rgba in images {
         let frame = FrameRef::packed(PixelFormat::Rgba, width, height, rgba).map_err(|e| e.0)?;
@@ -361,5 +357,34 @@ fn write_landmarks(file: &Path, l: &[Vec<[f32; 3]>]) {
         if std::fs::write(&part, bytes).is_ok() {
             let _ = std::fs::rename(&part, file);
         }
+    }
+}
+
+/// Output size for a `w`×`h` source: `width`/`height` when set; one of them alone keeps
+/// the source's aspect ratio.
+pub fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize) {
+    let (ow, oh) = (width as usize, height as usize);
+    match (ow, oh) {
+        (0, 0) => (w, h),
+        (0, oh) => (
+            ((w * oh) as f64 / h.max(1) as f64).round().max(1.0) as usize,
+            oh,
+        ),
+        (ow, 0) => (
+            ow,
+            ((h * ow) as f64 / w.max(1) as f64).round().max(1.0) as usize,
+        ),
+        (ow, oh) => (ow, oh),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn output_size_keeps_the_aspect_when_one_side_is_given() {
+        assert_eq!(super::output_size(600, 400, 0, 0), (600, 400));
+        assert_eq!(super::output_size(600, 400, 300, 0), (300, 200));
+        assert_eq!(super::output_size(600, 400, 0, 100), (150, 100));
+        assert_eq!(super::output_size(600, 400, 64, 64), (64, 64));
     }
 }

@@ -18,11 +18,44 @@ use std::path::Path;
 use std::sync::Arc;
 
 use portrait_infer::ort::value::TensorRef;
-use portrait_infer::{Device, InferError, SharedSession};
+use portrait_infer::{Device, InferError, Loaded, SharedSession};
 use portrait_vision::speech::{
     Analyzer, HOP, Hop, Mouth, MouthMapper, MouthParams, RATE, Resampler, Track, Vad, WINDOW,
     lookahead_hops,
 };
+
+/// Sample formats `lipsync` takes (interleaved, little-endian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleFormat {
+    F32,
+    S16,
+}
+
+/// Decodes interleaved PCM `bytes` into samples in [-1, 1] in `out` (cleared first,
+/// its allocation reused). Non-finite floats read as 0, others are clamped; a trailing
+/// partial sample is ignored.
+pub fn decode_pcm(bytes: &[u8], format: SampleFormat, out: &mut Vec<f32>) {
+    out.clear();
+    match format {
+        SampleFormat::F32 => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .map(|v| {
+                    if v.is_finite() {
+                        v.clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                }),
+        ),
+        SampleFormat::S16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0),
+        ),
+    }
+}
 
 /// File of Silero VAD in the models directory.
 pub const SILERO_VAD: &str = "silero_vad.onnx";
@@ -46,8 +79,8 @@ pub struct SileroVad {
 
 impl SileroVad {
     pub fn load(path: &Path, threads: usize) -> Result<Self, InferError> {
-        let loaded = portrait_infer::load(path, Device::Cpu, threads)?;
-        let sig = loaded.session.signature();
+        let session = portrait_infer::load(path, Device::Cpu, threads)?.model;
+        let sig = session.signature();
         let names = |v: &[(String, Vec<i64>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         let (ins, outs) = (names(&sig.inputs), names(&sig.outputs));
         let want_in = ["input", "state", "sr"];
@@ -64,7 +97,7 @@ impl SileroVad {
             ));
         }
         Ok(SileroVad {
-            session: loaded.session,
+            session,
             input: vec![0.0; CONTEXT + WINDOW],
             state: vec![0.0; 2 * 128],
             error: None,
@@ -128,13 +161,9 @@ pub struct AudioModel {
 }
 
 impl AudioModel {
-    pub fn load(
-        path: &Path,
-        device: Device,
-        threads: usize,
-    ) -> Result<(Self, Option<String>), InferError> {
+    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
         let loaded = portrait_infer::load(path, device, threads)?;
-        let sig = loaded.session.signature();
+        let sig = loaded.model.signature();
         let bad = |why: &str| {
             InferError::ModelInvalid(
                 path.to_path_buf(),
@@ -161,17 +190,14 @@ impl AudioModel {
         if oshape.iter().any(|&d| d < 0) || !(1..=3).contains(&count) {
             return Err(bad("output does not hold 1 to 3 values"));
         }
-        Ok((
-            AudioModel {
-                session: loaded.session,
-                input,
-                output,
-                window,
-                buf: vec![0.0; window],
-                last: Mouth::default(),
-            },
-            loaded.fallback,
-        ))
+        Ok(loaded.map(|session| AudioModel {
+            session,
+            input,
+            output,
+            window,
+            buf: vec![0.0; window],
+            last: Mouth::default(),
+        }))
     }
 
     fn run(&mut self, history: &History, end: u64) -> Result<Mouth, InferError> {
@@ -512,6 +538,26 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pcm_decodes_to_clamped_samples() {
+        let mut out = vec![9.0; 10];
+        let mut bytes: Vec<u8> = [0.5f32, -2.0, f32::NAN, f32::INFINITY]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        bytes.push(7); // a partial sample
+        decode_pcm(&bytes, SampleFormat::F32, &mut out);
+        assert_eq!(out, [0.5, -1.0, 0.0, 0.0]);
+        let bytes: Vec<u8> = [i16::MIN, -16384, 0, 16384, i16::MAX]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        decode_pcm(&bytes[..9], SampleFormat::S16, &mut out);
+        assert_eq!(out, [-1.0, -0.5, 0.0, 0.5]);
+        decode_pcm(&[], SampleFormat::S16, &mut out);
+        assert!(out.is_empty());
+    }
     use portrait_vision::speech::EnergyVad;
 
     const MS: u64 = 1_000_000;
