@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! facedetect benchmark: one run, the same real frames, side by side.
 //!
 //! 1. RetinaFace through `Detector::detect` and through the `facedetect` element (in a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! lipsync benchmark: 45 s of real read speech (the LibriVox clips in `$MEDIA/librivox`,
 //! concatenated, repeated as needed, cut at 45.0 s, one 16 kHz mono WAV in a temporary
 //! directory), one run.

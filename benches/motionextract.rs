@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! motionextract benchmark: one run, the same real frames, side by side.
 //!
 //! 1. Per-face cost of the motion stage at 640×480, with 1 and 2 ONNX Runtime threads:

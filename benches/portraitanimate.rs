@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! portraitanimate benchmark: one run, the same real frames.
 //!
 //! 1. The animator alone (mesh backend, `source=astronaut.png`, 512×512 RGBA out) with

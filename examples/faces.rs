@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Runs `facedetect` on an image or video and prints every face of every frame, read
 //! from the typed `FaceMeta` in a pad probe; optionally writes annotated PNG frames.
 //!

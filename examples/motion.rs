@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Runs `facedetect ! motionextract` on an image or video and prints each face's head
 //! pose and expression controls per frame, read from the typed `MotionMeta`.
 //!

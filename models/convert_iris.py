@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Converts MediaPipe's iris landmark .tflite to ONNX and checks the result numerically.
 
 Run by scripts/fetch_assets.py with the Python of <cache>/tools-venv, like

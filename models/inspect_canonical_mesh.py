@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Decodes canonical_face_mesh.binarypb (MediaPipe GeometryPipelineMetadata) with a
 hand-written protobuf reader (stdlib only) and prints what it holds.
 

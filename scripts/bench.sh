@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs benches/facedetect.rs: facedetect (Detector::detect and the element) next to
 # the same ONNX model from Python onnxruntime, on the same real frames, in one run;
 # then benches/motionextract.rs: the motion stage (FaceMesh + pose + expression, the

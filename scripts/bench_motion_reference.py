@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Reference timing for benches/motionextract.rs: the same FaceMesh 468 ONNX model
 (face_landmark.onnx), run from Python onnxruntime on the exact 192x192 float crops the
 Rust side sampled, plus a numpy crop + resize of our own timed apart.

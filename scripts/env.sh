@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by the scripts: where the plugin, runtime and caches are.
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export GST_PORTRAIT_CACHE_DIR="${GST_PORTRAIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gst-portrait}"

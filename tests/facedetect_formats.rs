@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Harness tests: every accepted format, odd sizes and padded strides, with a real
 //! face pasted into the frames; pixels must come out untouched (same memory, no copy).
 

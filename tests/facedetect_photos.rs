@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! facedetect on real photos from the registries, against boxes annotated by hand
 //! (read off gridded enlargements of each image and checked by eye on faceoverlay
 //! output): every face found with IoU >= 0.5.

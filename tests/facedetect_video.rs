@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! facedetect on video: no false faces on face-free frames, faces exactly where a real
 //! video shows one, `interval`, track ids, and element messages.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! faceoverlay draws the face metas, in every format, and leaves frames without faces alone.
 
 mod common;

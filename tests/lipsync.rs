@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! lipsync against speech with known phone timing: real read speech (LibriVox clips
 //! with pocketsphinx's forced alignment) and espeak-ng speech (exact phoneme starts
 //! from its C API). The mouth-open curve must line up with the phones (vowels open,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! lipsync off the happy path: audio formats (rate, channels, sample format) that must
 //! give the same frames, broken and odd inputs (truncated and garbage WAV files, noise,
 //! zero-length audio, one output pad unlinked, video without audio), dubbing a driving

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! LivePortrait motion extractor through ONNX Runtime, on generated fixture models with
 //! the FasterLivePortrait I/O signature (`img [1,3,256,256]` → pitch, yaw, roll [1,66],
 //! t [1,3], exp [1,63], scale [1,1], kp [1,63]) whose outputs are known functions of

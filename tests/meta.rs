@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! The face meta travels with the buffer: rescaled by videoscale, kept by videoconvert
 //! and queues, readable from apps as typed Rust and as a GstStructure.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! motionextract on real face videos: expression controls rise where they do on screen
 //! (frames checked by eye on contact sheets of faceoverlay output), tracking with
 //! `facedetect interval=5` keeps a motion meta on every frame, element messages.

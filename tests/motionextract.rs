@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! motionextract on real photos moved by a known per-frame similarity (roll, scale,
 //! shift: the ground truth is kept), landmark jitter on a still photo with sensor-like
 //! noise, tracking between detections, and the no-face / bad-input cases.

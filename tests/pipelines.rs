@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Every launch line in pipelines/ runs to EOS with the real media and writes output.
 
 mod common;

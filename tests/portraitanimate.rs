@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! portraitanimate (mesh backend) on real media: a still driver leaves the portrait
 //! as it is, a known roll of the driver shows up in the output (measured with our own
 //! facedetect + motionextract), the mouth opens with the driver's, a lost driver eases

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! The speech ground truth of the lip-sync tests: the LibriVox clips and their
 //! pocketsphinx alignments (fetched by scripts/setup.sh), espeak-ng synthesis with
 //! phoneme timing, and the per-frame mouth targets derived from them.

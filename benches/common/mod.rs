@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! What benches/facedetect.rs and benches/motionextract.rs share: the real frames they
 //! decode, the element plumbing (`gst_check::Harness`, push + pull timing), the Python
 //! reference's invocation, CPU-load sampling, statistics and a minimal JSON writer.

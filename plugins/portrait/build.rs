@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 fn main() {
     gst_plugin_version_helper::info()
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Raw video buffers for Harness tests: every accepted format, padded strides, a real
 //! image pasted in.
 

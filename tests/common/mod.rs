@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Shared helpers of the integration tests: plugin registration, real media paths,
 //! running launch lines and collecting the face metas, decoding images to raw RGB,
 //! running gst-launch-1.0 as a user would, and generating fixture ONNX models.

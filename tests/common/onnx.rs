@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Writes tiny ONNX fixture models (hand-encoded protobuf) for tests that need a valid
 //! model of a given I/O signature: the ONNX protobuf schema is small enough that a
 //! dozen lines of varint/length-delimited encoding cover Identity/Concat graphs, and

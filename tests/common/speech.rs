@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Speech with known phone timing, the ground truth of the lip-sync tests: the LibriVox
 //! clips of the pocketsphinx test set (real read speech with a forced alignment) and
 //! speech synthesized by espeak-ng through its C API (each phoneme's start sample).

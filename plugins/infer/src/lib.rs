@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! ONNX Runtime for gst-portrait: one environment per process (the library is loaded
 //! dynamically from a known path, never through `ORT_DYLIB_PATH`, which panics on a
 //! bad path), and sessions cached by (model file, execution provider, threads) and

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 use gst::glib;
 
 /// Names of the five detector landmarks, in order. "left"/"right" are as seen in the

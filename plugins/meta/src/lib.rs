@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Public metadata of gst-portrait, for applications and for the elements themselves.
 //!
 //! - [`FaceMeta`] is attached by `facedetect`, one per face, next to a standard

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 use crate::MetaData;
 
 /// Head pose. Angles in degrees (R = Rz(roll)·Ry(yaw)·Rx(pitch) of the canonical face,

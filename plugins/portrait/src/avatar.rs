@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Speech-driven motion on MediaPipe's canonical face, for `lipsync`: the talking
 //! avatar's motion meta at a running time (the face rig's mouth and blinks, idle head
 //! sway, posed into the frame), and dubbing, which replaces a driving face's mouth.

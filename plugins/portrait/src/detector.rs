@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Face detection on a frame: model family recognition, fused preprocessing into one
 //! reused tensor, ONNX Runtime, decoding, NMS and mapping back to frame pixels.
 //! No GStreamer here, so benchmarks and tests drive it directly.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! The per-face motion estimator behind `motionextract`: for each face of a frame,
 //! FaceMesh 468 on a roll-aligned crop (placed from the detection, or from the face's
 //! own landmarks of the previous frame between detections), the eyelids refined by

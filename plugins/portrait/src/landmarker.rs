@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! FaceMesh 468 on a roll-aligned square crop: crop placement (from detector landmarks
 //! or from the previous frame's mesh), fused crop sampling into one reused tensor,
 //! ONNX Runtime, and landmarks mapped back to frame pixels. No GStreamer here.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! gst-portrait: real-time portrait animation and lip-sync elements for GStreamer.
 //!
 //! The plugin `portrait` holds every element. Element folders (mod.rs + imp.rs) are

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! The user-supplied LivePortrait ONNX models (FasterLivePortrait export) and their
 //! face crop. [`MotionExtractor`]: one 256² RGB face crop in [0,1], NCHW → head pose
 //! bins, translation, expression, scale and canonical keypoints, reduced to

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Between the typed metas and the library types: copying metas off a buffer and
 //! converting their contents both ways.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! What the elements share: the `device` property, model loading at start (the
 //! element error for a failed load, the warning when `device=auto` fell back to the
 //! CPU) and MediaPipe's canonical face mesh. Elements import from here, never from

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Speech → mouth over running time, for `lipsync`: the pure analysis of
 //! `portrait_vision::speech` fed through Silero VAD, or a user's neural audio-to-mouth
 //! ONNX model, with the clock bookkeeping (running time ↔ 10 ms hops, gaps and

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Glue between GStreamer video frames and `portrait-vision` frame views.
 
 use gst_video::{VideoFormat, VideoFrameExt};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Delaunay triangulation of a point layout (Bowyer–Watson with exact integer
 //! predicates), for the mesh warp: the portrait's landmarks and border points are
 //! triangulated once, and the same triangles are then warped frame after frame.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Face detector output decoding: RetinaFace priors, BlazeFace anchors, NMS.
 
 /// One detection in tensor pixels (before mapping back to the frame).

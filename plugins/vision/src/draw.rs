@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Minimal drawing on raw frames, for `faceoverlay`: lines, rectangles, dots and
 //! digits, in any accepted pixel format.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Expression controls from FaceMesh-468 landmarks taken into the canonical, pose-free
 //! frame (so turning the head does not read as an expression). Ratios of distances,
 //! so they do not depend on the face's size either.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! What a mesh warp alone cannot show, painted over the warped RGBA portrait: the
 //! mouth interior where the driven lips part wider than the source's, and closing
 //! eyelids where the driven eyes open less. Both compare the source's landmark layout

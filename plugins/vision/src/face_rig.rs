@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! A small face rig on MediaPipe's canonical mesh (centimetres, x right, y up): mouth
 //! open / spread / round and per-eye blink as pose-free landmark offsets — the form
 //! `MotionMeta::expression_offsets` carries — plus idle head motion and blinks for an

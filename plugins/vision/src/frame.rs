@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Borrowed views of raw video frames in the formats the elements accept, with the
 //! per-format pixel access the rest of the crate builds on.
 

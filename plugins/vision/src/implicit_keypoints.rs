@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! LivePortrait keypoint math: head-pose bins → degrees, the pose rotation matrix,
 //! implicit-keypoint transformation and relative motion (source driven by a video).
 //!

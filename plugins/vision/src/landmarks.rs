@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! MediaPipe FaceMesh-468 landmark indices and contours, written once for every user
 //! (expression controls, the face rig, crops, painting). "Left" is image-left, the
 //! subject's right. The tables are MediaPipe's own (`FACEMESH_LIPS`, the eye contours

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Pure-Rust vision math of gst-portrait: no GStreamer here, so every piece is unit
 //! tested on its own. Elements wire these to buffers and metas.
 

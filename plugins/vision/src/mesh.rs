@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! MediaPipe's canonical face mesh (`geometry_pipeline_metadata_landmarks.binarypb`,
 //! fetched from the npm `@mediapipe/face_mesh` package): 468 vertices in centimetres
 //! (x right, y up, z towards the viewer), 898 triangles, and the weighted landmarks

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! One-Euro filter (Casiez, Roussel, Vogel, CHI 2012): an adaptive low-pass that
 //! smooths hard when a signal is still (no jitter) and little when it moves fast
 //! (little lag). `min_cutoff` (Hz) sets the still-time smoothing, `beta` how fast the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Head pose from landmarks: weighted similarity Procrustes (Horn's closed form with
 //! quaternions) fitting a canonical 3D face to observed 3D landmarks, and Euler angles.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! One fused pass from a raw frame (any accepted format, any size, any stride) to a
 //! normalised float tensor: resize (bilinear), colour conversion, channel order,
 //! mean/scale and layout, written into a caller-owned buffer that is reused.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Speech → mouth, weight-free: the audio analysis behind `lipsync`.
 //!
 //! Audio of any rate and channel count is mixed down and resampled to 16 kHz mono

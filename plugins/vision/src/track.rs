@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Stable face ids across frames: each new box takes the id of the previous frame's box
 //! it overlaps most (IoU above a threshold, greedy by overlap), or a fresh id.
 

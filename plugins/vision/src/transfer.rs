@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Motion transfer for the weight-free animator: where the source portrait's landmarks
 //! go when the driving face moves. The driving motion is relative to its reference
 //! frame (rotation, scale, shift, pose-free expression offsets) and is applied on top

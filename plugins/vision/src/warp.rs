@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! Piecewise-affine image warping driven by a point layout, the core of a weight-free
 //! portrait animator: the face landmarks (plus points on the frame border so the
 //! background stays put) are triangulated once per source image

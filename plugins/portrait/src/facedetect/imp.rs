@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! facedetect: finds faces and attaches a `FaceMeta` + ROI meta per face; pixels untouched.
 
 use std::sync::{LazyLock, Mutex};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `facedetect`: finds faces and attaches a face meta per face; pixels are untouched.
 //!
 //! Runs a face detector with ONNX Runtime (RetinaFace-MobileNet0.25 by default, or BlazeFace) and

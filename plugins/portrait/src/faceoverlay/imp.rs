@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! faceoverlay: draws what the metas say (boxes, landmarks, scores, track ids) in place.
 
 use std::sync::{LazyLock, Mutex};

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `faceoverlay`: draws what the face and motion metas say onto the video.
 //!
 //! Draws, in place, the faces of each `FaceMeta` (from `facedetect`: boxes, green where the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `lipsync` glue: pads, events, running time, frames. The audio analysis lives in
 //! `crate::speech_engine` / `portrait_vision::speech`, the face rig in
 //! `portrait_vision::face_rig`.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `lipsync`: speech audio → mouth motion, by running time.
 //!
 //! Pads: `sink` (audio), `video_sink` (optional driving video with motion metas),

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! motionextract: the face metas in, one call per face into
 //! [`crate::face_motion::MotionEstimator`], motion metas (and optional messages) out.
 

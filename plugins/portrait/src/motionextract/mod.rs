@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `motionextract`: head pose and expression of each detected face, as a motion meta.
 //!
 //! For each `FaceMeta` on a frame (from `facedetect`) it finds the 468 MediaPipe FaceMesh

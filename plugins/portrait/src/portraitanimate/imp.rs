@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! portraitanimate: caps and properties, the motion meta in, one render call out. The
 //! portrait is [`super::portrait`], the warp `portrait_vision::warp`, the mouth and
 //! eyelids `portrait_vision::face_paint`, the LivePortrait backend

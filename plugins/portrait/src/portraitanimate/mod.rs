@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! `portraitanimate`: a portrait moved by the driving face's motion meta.
 //!
 //! Renders the `source` portrait (an image, or a video of up to 300 frames that loops) with

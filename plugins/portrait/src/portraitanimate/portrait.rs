@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 //! The source portrait of `portraitanimate`: decoded once, its face found with the
 //! project's own detector, mesh and eye-contour models, its pose fitted, and its
 //! landmark layout triangulated, ready to be warped frame after frame.
