@@ -104,17 +104,9 @@ fn faces_from_detections(frames: &Frames) -> anyhow::Result<Vec<Option<Face>>> {
     (0..frames.packed.len())
         .map(|i| {
             let dets = det.detect(&frames.frame(i)?, &params)?;
-            Ok(dets.first().map(|d| Face {
-                x: d.bbox[0],
-                y: d.bbox[1],
-                width: d.width(),
-                height: d.height(),
-                score: d.score,
-                landmarks: d.landmarks,
-                track_id: 1,
-                detected: true,
-                ..Default::default()
-            }))
+            Ok(dets
+                .first()
+                .map(|d| gstportrait::metas::detected_face(d, 1)))
         })
         .collect()
 }

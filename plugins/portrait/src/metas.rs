@@ -20,6 +20,25 @@ pub fn copy_metas<M: gst::MetaAPI, T: Clone>(
     }
 }
 
+/// The face meta of a detection made on this frame, under `track_id` (no ROI meta yet).
+pub fn detected_face(
+    d: &portrait_vision::detect::Detection,
+    track_id: u64,
+) -> gst_portrait_meta::Face {
+    gst_portrait_meta::Face {
+        x: d.bbox[0],
+        y: d.bbox[1],
+        width: d.width(),
+        height: d.height(),
+        score: d.score,
+        landmarks: d.landmarks,
+        track_id,
+        detected: true,
+        roi_id: -1,
+        dense: Vec::new(),
+    }
+}
+
 /// The meta form of expression controls.
 pub fn expression(c: &portrait_vision::expression::Controls) -> gst_portrait_meta::Expression {
     gst_portrait_meta::Expression {

@@ -340,20 +340,11 @@ impl BaseTransformImpl for FaceDetect {
             st.boxes.extend(dets.iter().map(|d| d.bbox));
             st.tracker.assign(&st.boxes, &mut st.ids, 0.3);
             st.faces.clear();
-            for (d, id) in dets.iter().zip(&st.ids) {
-                st.faces.push(Face {
-                    x: d.bbox[0],
-                    y: d.bbox[1],
-                    width: d.width(),
-                    height: d.height(),
-                    score: d.score,
-                    landmarks: d.landmarks,
-                    track_id: *id,
-                    detected: true,
-                    roi_id: -1,
-                    dense: Vec::new(),
-                });
-            }
+            st.faces.extend(
+                dets.iter()
+                    .zip(&st.ids)
+                    .map(|(d, id)| crate::metas::detected_face(d, *id)),
+            );
             drop(frame);
             gst::trace!(CAT, imp = self, "{} faces", st.faces.len());
         } else {
