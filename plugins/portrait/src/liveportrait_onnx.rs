@@ -400,27 +400,26 @@ impl Renderer {
 }
 
 /// Pastes a rendered face (`image`: 3×512×512 planes in [0,1]) back into an RGBA frame
-/// `out` (`ow`×`oh`), blending with a feathered square mask. `crop` maps the 256² crop
-/// the face was rendered from to source pixels; the output is the source scaled by
-/// (`ow`/`sw`, `oh`/`sh`).
-#[allow(clippy::too_many_arguments)]
+/// `out` of size `frame`, blending with a feathered square mask. `crop` maps the 256²
+/// crop the face was rendered from to pixels of the `source`-sized portrait, which the
+/// output shows scaled to `render` (the frame may leave out its last row or column).
 pub fn paste_back(
     out: &mut [u8],
-    ow: usize,
-    oh: usize,
-    sw: usize,
-    sh: usize,
-    crop: &portrait_vision::resample::Affine,
+    frame: (usize, usize),
+    render: (usize, usize),
+    source: (usize, usize),
+    crop: &Affine,
     image: &[f32],
     feather: f32,
 ) {
+    let ((ow, oh), (rw, rh), (sw, sh)) = (frame, render, source);
     let Some(inv) = crop.inverse() else { return };
     let n = MOTION_INPUT_SIZE as f32;
     let r = RENDER_SIZE;
     if image.len() < 3 * r * r || out.len() < ow * oh * 4 {
         return;
     }
-    let (sx, sy) = (sw as f32 / ow.max(1) as f32, sh as f32 / oh.max(1) as f32);
+    let (sx, sy) = (sw as f32 / rw.max(1) as f32, sh as f32 / rh.max(1) as f32);
     let plane = r * r;
     let k = r as f32 / n;
     for y in 0..oh {
@@ -483,7 +482,15 @@ mod tests {
         let mut image = vec![0.0f32; 3 * 512 * 512];
         image[..512 * 512].fill(1.0); // red face
         let mut out = vec![10u8; 400 * 300 * 4];
-        paste_back(&mut out, 400, 300, 400, 300, &crop, &image, 8.0);
+        paste_back(
+            &mut out,
+            (400, 300),
+            (400, 300),
+            (400, 300),
+            &crop,
+            &image,
+            8.0,
+        );
         let px = |x: usize, y: usize| &out[(y * 400 + x) * 4..(y * 400 + x) * 4 + 3];
         assert_eq!(px(164, 114), &[255, 0, 0]); // centre: the face
         assert_eq!(px(50, 20), &[10, 10, 10]); // outside: untouched
@@ -491,11 +498,33 @@ mod tests {
         assert!(edge > 10 && edge < 255, "{edge}");
         // Half-size output: the same place, scaled.
         let mut small = vec![10u8; 200 * 150 * 4];
-        paste_back(&mut small, 200, 150, 400, 300, &crop, &image, 8.0);
+        paste_back(
+            &mut small,
+            (200, 150),
+            (200, 150),
+            (400, 300),
+            &crop,
+            &image,
+            8.0,
+        );
         assert_eq!(
             &small[(57 * 200 + 82) * 4..(57 * 200 + 82) * 4 + 3],
             &[255, 0, 0]
         );
+        // A frame one column and row short of its render size: the same pixels.
+        let mut cropped = vec![10u8; 199 * 149 * 4];
+        paste_back(
+            &mut cropped,
+            (199, 149),
+            (200, 150),
+            (400, 300),
+            &crop,
+            &image,
+            8.0,
+        );
+        for (y, row) in cropped.chunks_exact(199 * 4).enumerate() {
+            assert_eq!(row, &small[y * 200 * 4..(y * 200 + 199) * 4]);
+        }
     }
 
     #[test]

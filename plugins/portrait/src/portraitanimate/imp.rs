@@ -19,7 +19,7 @@ use portrait_vision::transfer::DrivingMotion;
 use portrait_vision::warp::MeshWarp;
 
 use super::Backend;
-use super::portrait::{self, Source, output_size};
+use super::portrait::{self, OutputSize, Source, output_size};
 use crate::liveportrait_onnx::{self, KeypointParams, MOTION_INPUT_LEN};
 use crate::shared::{self, DeviceProp};
 use crate::video;
@@ -71,8 +71,8 @@ struct Current {
     warps: Vec<MeshWarp>,
     /// Index of the next source frame (a video source loops).
     next: usize,
-    /// Output size (the source's unless width/height say otherwise).
-    out: (usize, usize),
+    /// The portrait's scaled size and the output frame size.
+    size: OutputSize,
 }
 
 /// The LivePortrait backend's state.
@@ -109,17 +109,18 @@ impl ObjectSubclass for PortraitAnimate {
     type ParentType = gst_base::BaseTransform;
 }
 
-fn current_for(src: Source, out: (usize, usize)) -> Current {
+fn current_for(src: Source, size: OutputSize) -> Current {
+    let (w, h) = size.frame;
     let warps = src
         .frames
         .iter()
-        .map(|f| MeshWarp::new(&f.points, src.triangles.clone(), out.0, out.1))
+        .map(|f| MeshWarp::new(&f.points, src.triangles.clone(), w, h))
         .collect();
     Current {
         source: Arc::new(src),
         warps,
         next: 0,
-        out,
+        size,
     }
 }
 
@@ -130,7 +131,7 @@ impl ObjectImpl for PortraitAnimate {
             vec![
                 glib::ParamSpecString::builder("source")
                     .nick("Source portrait")
-                    .blurb("Image or video file of the portrait to animate (any format GStreamer decodes); a video (up to 300 frames, decoded into memory) plays in a loop, one source frame per output frame, and its first frame must show the face. The face is found with the project's own models when the element starts, and its landmarks are cached on disk (keyed by the file's hash) so a restart is quick. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
+                    .blurb("Image or video file of the portrait to animate (any format GStreamer decodes). An image is one still picture, its first (a file with several PNG streams in it is not a video); a video (up to 300 frames, decoded into memory, frames marked corrupted left out) plays in a loop, one source frame per output frame, and its first frame must show the face. The face is found with the project's own models when the element starts, and its landmarks are cached on disk (keyed by the file's hash) so a restart is quick. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("device", d.device)
@@ -164,14 +165,14 @@ impl ObjectImpl for PortraitAnimate {
                     .build(),
                 glib::ParamSpecUInt::builder("width")
                     .nick("Width")
-                    .blurb("Output width in pixels (0: the source's; with height 0, the source's aspect ratio is kept)")
+                    .blurb("Output width in pixels, used as given (0: the source's, made even; with height set and width 0, the width that keeps the source's aspect ratio, made even). Even sizes are what H.264/I420 encoders take: an odd side not set here loses its last column")
                     .maximum(16384)
                     .default_value(0)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("height")
                     .nick("Height")
-                    .blurb("Output height in pixels (0: the source's; with width 0, the source's aspect ratio is kept)")
+                    .blurb("Output height in pixels, used as given (0: the source's, made even; with width set and height 0, the height that keeps the source's aspect ratio, made even). An odd side not set here loses its last row")
                     .maximum(16384)
                     .default_value(0)
                     .mutable_ready()
@@ -354,6 +355,17 @@ impl BaseTransformImpl for PortraitAnimate {
             lp,
             current: {
                 let out = output_size(src.width, src.height, s.width, s.height);
+                if out.frame != out.render {
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "output {}×{}: the {}×{} portrait without its last odd row/column (encoders need even sizes)",
+                        out.frame.0,
+                        out.frame.1,
+                        out.render.0,
+                        out.render.1
+                    );
+                }
                 current_for(src, out)
             },
             pending: Default::default(),
@@ -381,7 +393,10 @@ impl BaseTransformImpl for PortraitAnimate {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|st| (st.current.out.0 as i32, st.current.out.1 as i32));
+            .map(|st| {
+                let (w, h) = st.current.size.frame;
+                (w as i32, h as i32)
+            });
         let mut out = gst::Caps::new_empty();
         {
             let out = out.get_mut()?;
@@ -447,7 +462,7 @@ impl BaseTransformImpl for PortraitAnimate {
             Some(Ok(src)) => {
                 let (w, h) = (st.current.source.width, st.current.source.height);
                 if src.width == w && src.height == h {
-                    st.current = current_for(src, st.current.out);
+                    st.current = current_for(src, st.current.size);
                     st.motion = DrivingMotion::neutral();
                     gst::info!(CAT, imp = self, "switched source");
                 } else {
@@ -494,7 +509,8 @@ impl BaseTransformImpl for PortraitAnimate {
         }
 
         let src = st.current.source.clone();
-        let (ow, oh) = st.current.out;
+        let size = st.current.size;
+        let (ow, oh) = size.frame;
         let idx = st.current.next % src.frames.len().max(1);
         st.current.next = idx + 1;
         let (sf, frame) = src.frame(idx).map_err(|e| {
@@ -503,8 +519,9 @@ impl BaseTransformImpl for PortraitAnimate {
         })?;
         sf.face.drive(&st.motion, &mut st.targets);
         st.targets.extend_from_slice(&sf.points[st.targets.len()..]);
-        if (ow, oh) != (src.width, src.height) {
-            let (sx, sy) = (ow as f32 / src.width as f32, oh as f32 / src.height as f32);
+        let (rw, rh) = size.render;
+        if (rw, rh) != (src.width, src.height) {
+            let (sx, sy) = (rw as f32 / src.width as f32, rh as f32 / src.height as f32);
             for p in st.targets.iter_mut() {
                 *p = [p[0] * sx, p[1] * sy];
             }
@@ -539,10 +556,9 @@ impl BaseTransformImpl for PortraitAnimate {
                     })?;
                     crate::liveportrait_onnx::paste_back(
                         out,
-                        ow,
-                        oh,
-                        src.width,
-                        src.height,
+                        size.frame,
+                        size.render,
+                        (src.width, src.height),
                         &lp.crop,
                         &lp.renderer.image,
                         12.0,

@@ -16,7 +16,8 @@
 //!
 //! Caps: `sink` is `video/x-raw` in RGB, BGR, RGBA, BGRA, RGBx, BGRx, I420 or NV12 (the
 //! driving video, any size); `src` is `video/x-raw` RGBA at the portrait's size (or
-//! `width`/`height`) and the driving video's frame rate.
+//! `width`/`height`; sides not set are made even, as encoders need) and the driving
+//! video's frame rate.
 //!
 //! Properties: `source`, `backend`, `liveportrait-dir`, `width`, `height`, `hold-frames`,
 //! `mouth-interior`, `device`, `threads`.

@@ -5,6 +5,7 @@
 //! landmark layout triangulated, ready to be warped frame after frame.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
@@ -68,7 +69,8 @@ pub type Rgba = (usize, usize, Vec<Vec<u8>>);
 
 /// Decodes an image or video file (anything GStreamer decodes) to packed RGBA frames,
 /// at most `max_frames`, scaled to `size` (keeping the aspect ratio, with borders)
-/// when given.
+/// when given. A still image gives one frame, its first picture; frames the decoder
+/// marks corrupted are left out.
 pub fn decode_frames(
     path: &Path,
     size: Option<(usize, usize)>,
@@ -121,16 +123,27 @@ pub fn decode_frames(
         }
     });
     let got: Arc<Mutex<Option<Rgba>>> = Default::default();
-    let g = got.clone();
+    let done = Arc::new(AtomicBool::new(false));
+    let (g, d) = (got.clone(), done.clone());
     let pad = sink.static_pad("sink").ok_or("no sink pad")?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let mut g = g.lock().unwrap_or_else(|e| e.into_inner());
-        let full = g.as_ref().is_some_and(|f| f.2.len() >= max_frames);
-        if !full
-            && let Some(buf) = info.buffer()
-            && let Some(vi) = pad
-                .current_caps()
-                .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+        if d.load(Ordering::SeqCst) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(buf) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        // A frame the decoder could not decode cleanly is never used.
+        if buf
+            .flags()
+            .intersects(gst::BufferFlags::CORRUPTED | gst::BufferFlags::GAP)
+        {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(vi) = pad
+            .current_caps()
+            .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
             && let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &vi)
             && let Ok(data) = frame.plane_data(0)
         {
@@ -145,6 +158,13 @@ pub fn decode_frames(
                 Some(_) => {}
                 None => *g = Some((w, h, vec![rgba])),
             }
+            // A still image (frame rate 0) is its first picture: a file holding more
+            // (pngenc snapshot=true can write two PNG streams back to back) is not a
+            // video.
+            let limit = if vi.fps().numer() == 0 { 1 } else { max_frames };
+            if g.as_ref().is_some_and(|f| f.2.len() >= limit) {
+                d.store(true, Ordering::SeqCst);
+            }
         }
         gst::PadProbeReturn::Ok
     });
@@ -155,15 +175,7 @@ pub fn decode_frames(
     let mut err = None;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     // Poll, so that we stop as soon as enough frames are in (a long video).
-    loop {
-        let full = got
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|f| f.2.len() >= max_frames);
-        if full || std::time::Instant::now() > deadline {
-            break;
-        }
+    while !done.load(Ordering::SeqCst) && std::time::Instant::now() <= deadline {
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) else {
             continue;
         };
@@ -362,11 +374,22 @@ fn write_landmarks(file: &Path, l: &[Vec<[f32; 3]>]) {
     }
 }
 
-/// Output size for a `w`×`h` source: `width`/`height` when set; one of them alone keeps
-/// the source's aspect ratio.
-pub fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize) {
+/// Where the portrait is drawn: the size it is scaled to, and the frame size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputSize {
+    /// The portrait scaled to this size (its own size unless `width`/`height` say
+    /// otherwise; one of them alone keeps the aspect ratio).
+    pub render: (usize, usize),
+    /// The output frame: `render` with each side that was not set explicitly made even
+    /// (its last row or column left out), since H.264 and I420 need even sizes.
+    pub frame: (usize, usize),
+}
+
+/// The output geometry of a `w`×`h` source for the `width`/`height` properties (0:
+/// not set).
+pub fn output_size(w: usize, h: usize, width: u32, height: u32) -> OutputSize {
     let (ow, oh) = (width as usize, height as usize);
-    match (ow, oh) {
+    let render = match (ow, oh) {
         (0, 0) => (w, h),
         (0, oh) => (
             ((w * oh) as f64 / h.max(1) as f64).round().max(1.0) as usize,
@@ -377,16 +400,49 @@ pub fn output_size(w: usize, h: usize, width: u32, height: u32) -> (usize, usize
             ((h * ow) as f64 / w.max(1) as f64).round().max(1.0) as usize,
         ),
         (ow, oh) => (ow, oh),
+    };
+    let even = |side: usize, explicit: usize| {
+        if explicit == 0 && side >= 2 {
+            side & !1
+        } else {
+            side
+        }
+    };
+    OutputSize {
+        render,
+        frame: (even(render.0, ow), even(render.1, oh)),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{OutputSize, output_size};
+
     #[test]
     fn output_size_keeps_the_aspect_when_one_side_is_given() {
-        assert_eq!(super::output_size(600, 400, 0, 0), (600, 400));
-        assert_eq!(super::output_size(600, 400, 300, 0), (300, 200));
-        assert_eq!(super::output_size(600, 400, 0, 100), (150, 100));
-        assert_eq!(super::output_size(600, 400, 64, 64), (64, 64));
+        let same = |w, h| OutputSize {
+            render: (w, h),
+            frame: (w, h),
+        };
+        assert_eq!(output_size(600, 400, 0, 0), same(600, 400));
+        assert_eq!(output_size(600, 400, 300, 0), same(300, 200));
+        assert_eq!(output_size(600, 400, 0, 100), same(150, 100));
+        assert_eq!(output_size(600, 400, 64, 64), same(64, 64));
+    }
+
+    #[test]
+    fn derived_sides_are_even_explicit_ones_as_given() {
+        // An odd portrait: the frame loses its last row, the portrait is not rescaled.
+        let s = output_size(910, 1137, 0, 0);
+        assert_eq!((s.render, s.frame), ((910, 1137), (910, 1136)));
+        // width=480 of 970×2204: the derived height 1091 becomes 1090.
+        let s = output_size(970, 2204, 480, 0);
+        assert_eq!((s.render, s.frame), ((480, 1091), (480, 1090)));
+        // What the user sets is kept, odd or not.
+        let s = output_size(970, 2204, 481, 0);
+        assert_eq!((s.render, s.frame), ((481, 1093), (481, 1092)));
+        let s = output_size(600, 400, 301, 201);
+        assert_eq!(s.frame, (301, 201));
+        assert_eq!(output_size(1, 1, 0, 0).frame, (1, 1));
     }
 }
