@@ -8,11 +8,14 @@
 # chain facedetect ! motionextract ! portraitanimate, per-frame latency and frames/s;
 # then benches/lipsync.rs: 45 s of real speech rendered to a 512² talking-avatar H.264
 # (wall time against the clip's duration, per stage and x264 preset) and, in a live
-# pipeline, each frame's lateness against the latency lipsync reports.
+# pipeline, each frame's lateness against the latency lipsync reports; then
+# benches/reenact.rs: self-reenactment (the portrait is frame k of a real video, driven by
+# the same video), PSNR/SSIM of the face and mouth boxes against the real frames, next to
+# the static frame k (REENACT_FRAMES per video, default 150).
 # Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
 # in .cache/bench-venv. JSON on stdout (one document per bench) and in
 # target/bench-<name>.json, tables on stderr. Extra arguments go to `cargo bench`.
-# BENCHES (default "facedetect motionextract portraitanimate lipsync") picks the benches,
+# BENCHES (default "facedetect motionextract portraitanimate lipsync reenact") picks the benches,
 # BENCH_FRAMES (frames per video, default 30; portraitanimate: 120) and BENCH_ROUNDS
 # (passes over the frames, default 3) tune the run.
 set -euo pipefail
@@ -40,5 +43,5 @@ export BENCH_PYTHON="$VENV/bin/python"
 # Elements are registered in-process by the bench; keep its registry cache apart.
 export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
 BENCH_ARGS=()
-for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync}; do BENCH_ARGS+=(--bench "$b"); done
+for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync reenact}; do BENCH_ARGS+=(--bench "$b"); done
 cargo bench "${BENCH_ARGS[@]}" "$@"

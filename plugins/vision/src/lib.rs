@@ -15,6 +15,7 @@ pub mod landmarks;
 pub mod mesh;
 pub mod one_euro;
 pub mod pose;
+pub mod quality;
 pub mod resample;
 pub mod speech;
 pub mod track;
