@@ -297,14 +297,7 @@ fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<Video
         mouth_open: Pair::default(),
         mouth_all: Pair::default(),
     };
-    fn img(d: &[u8], width: usize, bpp: usize) -> Image<'_> {
-        Image {
-            data: d,
-            width,
-            bpp,
-        }
-    }
-    let still = img(&real[k].rgb, w, 3);
+    let still = Image::new(&real[k].rgb, w, 3);
     let sheets = std::env::var_os("REENACT_SHEETS").map(std::path::PathBuf::from);
     if let Some(dir) = &sheets {
         std::fs::create_dir_all(dir)?;
@@ -312,7 +305,7 @@ fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<Video
     for (i, rendered) in out.iter().enumerate().skip(k + 1) {
         let truth = &real[i];
         let Some(m) = &truth.motion else { continue };
-        let (t, o) = (img(&truth.rgb, w, 3), img(rendered, w, 4));
+        let (t, o) = (Image::new(&truth.rgb, w, 3), Image::new(rendered, w, 4));
         let face_box = portrait_vision::detect::bounds(&m.landmarks);
         let lips = LIPS_UPPER_OUTER
             .iter()

@@ -6,10 +6,11 @@
 //! with the driven one (468 FaceMesh points, output pixels) and do nothing when the
 //! driven face is not more open / more closed than the source.
 
+use crate::FrameRef;
 use crate::draw::fill_polygon_rgba;
 use crate::landmarks::{
     EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
-    MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
+    LIPS_LOWER_OUTER, LIPS_UPPER_OUTER, MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
 };
 
 /// Colour of the painted mouth interior.
@@ -19,6 +20,12 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
+/// Inner-lip gap over inner-mouth width of the landmarks `q` gives by index.
+fn lip_ratio(q: impl Fn(usize) -> [f32; 2]) -> f32 {
+    dist(q(LIP_UPPER_INNER), q(LIP_LOWER_INNER))
+        / dist(q(MOUTH_INNER_LEFT), q(MOUTH_INNER_RIGHT)).max(1.0)
+}
+
 /// Opacity of the mouth interior: how much wider than the source's the lips part (gap
 /// over inner-mouth width); it fades in over the first 0.15 of that, so a source that
 /// already shows its teeth keeps them for small openings. 0 when not wider.
@@ -26,11 +33,7 @@ pub fn mouth_alpha(source: &[[f32; 2]], targets: &[[f32; 2]]) -> f32 {
     if targets.len() < 468 || source.len() < 468 {
         return 0.0;
     }
-    let ratio = |p: &[[f32; 2]]| {
-        dist(p[LIP_UPPER_INNER], p[LIP_LOWER_INNER])
-            / dist(p[MOUTH_INNER_LEFT], p[MOUTH_INNER_RIGHT]).max(1.0)
-    };
-    let opened = ratio(targets) - ratio(source);
+    let opened = lip_ratio(|i| targets[i]) - lip_ratio(|i| source[i]);
     ((opened - 0.02) / 0.15).clamp(0.0, 0.9)
 }
 
@@ -42,6 +45,173 @@ pub fn paint_mouth(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], w:
     }
     let poly = INNER_LIPS.map(|i| targets[i]);
     fill_polygon_rgba(out, w, h, &poly, MOUTH_RGB, alpha);
+}
+
+/// Bilinear RGB of `f` at continuous coordinates (pixel centres at +0.5), clamped to
+/// the frame.
+fn sample(f: &FrameRef, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (f.width as f32, f.height as f32);
+    let (x, y) = ((x - 0.5).clamp(0.0, w - 1.0), (y - 0.5).clamp(0.0, h - 1.0));
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(f.width - 1), (y0 + 1).min(f.height - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let (a, b, c, d) = (f.rgb(x0, y0), f.rgb(x1, y0), f.rgb(x0, y1), f.rgb(x1, y1));
+    std::array::from_fn(|k| {
+        let top = a[k] as f32 + (b[k] as f32 - a[k] as f32) * fx;
+        let bot = c[k] as f32 + (d[k] as f32 - c[k] as f32) * fx;
+        top + (bot - top) * fy
+    })
+}
+
+/// Mean RGB of 3×3 patches of `f` around `pts`.
+fn mean_around(f: &FrameRef, pts: impl Iterator<Item = [f32; 2]>) -> [f32; 3] {
+    let mut acc = [0.0f32; 3];
+    let mut n = 0.0f32;
+    for p in pts {
+        for dy in [-1.0, 0.0, 1.0] {
+            for dx in [-1.0, 0.0, 1.0] {
+                let c = sample(f, p[0] + dx, p[1] + dy);
+                for k in 0..3 {
+                    acc[k] += c[k];
+                }
+                n += 1.0;
+            }
+        }
+    }
+    acc.map(|v| v / n.max(1.0))
+}
+
+/// Barycentric coordinates of `p` in triangle (a, b, c), or `None` when degenerate.
+fn barycentric(p: [f32; 2], a: [f32; 2], b: [f32; 2], c: [f32; 2]) -> Option<[f32; 3]> {
+    let d = (b[1] - c[1]) * (a[0] - c[0]) + (c[0] - b[0]) * (a[1] - c[1]);
+    if d.abs() < 1e-6 {
+        return None;
+    }
+    let l0 = ((b[1] - c[1]) * (p[0] - c[0]) + (c[0] - b[0]) * (p[1] - c[1])) / d;
+    let l1 = ((c[1] - a[1]) * (p[0] - c[0]) + (a[0] - c[0]) * (p[1] - c[1])) / d;
+    Some([l0, l1, 1.0 - l0 - l1])
+}
+
+/// Distance from `p` to the segment a–b.
+fn segment_dist(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+    let t =
+        (((p[0] - a[0]) * vx + (p[1] - a[1]) * vy) / (vx * vx + vy * vy).max(1e-6)).clamp(0.0, 1.0);
+    dist(p, [a[0] + t * vx, a[1] + t * vy])
+}
+
+/// Why the driving frame's mouth was not used (the caller then paints the plain
+/// interior).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoTransfer {
+    /// The driven mouth is not open wider than the source's: nothing to paint.
+    NotOpen,
+    /// The driving frame's own lips are not parted enough to show an interior that
+    /// could fill the driven opening (e.g. a dubbed mouth opened over a closed one).
+    DriverClosed,
+    /// The driving pixels hold no picture of a mouth (a flat, blank frame such as a
+    /// talking avatar's).
+    NoPicture,
+}
+
+/// Fills the driven mouth opening with the driving frame's own mouth interior: its
+/// inner-lip ring (`driver`, 468 landmarks in `frame`'s pixels) is mapped onto the
+/// driven one (`targets`, output pixels) triangle by triangle (a fan around the ring's
+/// centroid, so the lip edges meet), its colour scaled so that the driver's lips match
+/// the output's, and blended over the warped portrait with the opening's opacity and a
+/// feathered edge. Used when a real face drives the portrait: teeth, tongue and shading
+/// come from the driver, frame by frame.
+pub fn transfer_mouth(
+    frame: &FrameRef,
+    driver: &[[f32; 3]],
+    source: &[[f32; 2]],
+    targets: &[[f32; 2]],
+    out: &mut [u8],
+    w: usize,
+    h: usize,
+) -> Result<(), NoTransfer> {
+    if driver.len() < 468 || frame.width < 2 || frame.height < 2 {
+        return Err(NoTransfer::NoPicture);
+    }
+    if targets.len() < 468 || source.len() < 468 {
+        return Err(NoTransfer::NotOpen);
+    }
+    let opened = lip_ratio(|i| targets[i]) - lip_ratio(|i| source[i]);
+    // The driver's real interior looks right at any opening: it comes in faster than
+    // the plain fill.
+    let alpha = ((opened - 0.01) / 0.06).clamp(0.0, 1.0);
+    if alpha <= 0.0 {
+        return Err(NoTransfer::NotOpen);
+    }
+    let drv = |i: usize| [driver[i][0], driver[i][1]];
+    let (rd, rt) = (lip_ratio(drv), lip_ratio(|i| targets[i]));
+    if rd < 0.05 || rd < 0.6 * rt {
+        return Err(NoTransfer::DriverClosed);
+    }
+    // Colour: the driver's lips against the output's, per channel.
+    let lips = || LIPS_UPPER_OUTER.iter().chain(&LIPS_LOWER_OUTER).copied();
+    let d_mean = mean_around(frame, lips().map(drv));
+    let out_frame = match FrameRef::packed(crate::PixelFormat::Rgba, w, h, out) {
+        Ok(f) => f,
+        Err(_) => return Err(NoTransfer::NoPicture),
+    };
+    let o_mean = mean_around(&out_frame, lips().map(|i| targets[i]));
+    // A blank driving frame (no picture): flat, dark lips.
+    let interior = mean_around(frame, INNER_LIPS.iter().map(|&i| drv(i)));
+    let spread = (0..3)
+        .map(|k| (d_mean[k] - interior[k]).abs())
+        .fold(0.0f32, f32::max);
+    if d_mean.iter().all(|&v| v < 24.0) && spread < 2.0 {
+        return Err(NoTransfer::NoPicture);
+    }
+    let gain: [f32; 3] = std::array::from_fn(|k| (o_mean[k] / d_mean[k].max(1.0)).clamp(0.5, 2.0));
+
+    let t_ring = INNER_LIPS.map(|i| targets[i]);
+    let d_ring = INNER_LIPS.map(drv);
+    let centroid = |r: &[[f32; 2]; 20]| {
+        let s = r.iter().fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
+        [s[0] / 20.0, s[1] / 20.0]
+    };
+    let (tc, dc) = (centroid(&t_ring), centroid(&d_ring));
+    let feather = (0.05 * dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT])).max(1.0);
+    let [x0, y0, x1, y1] = crate::detect::bounds(t_ring.iter());
+    if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
+        return Err(NoTransfer::NotOpen);
+    }
+    let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().min(w as f32) as usize);
+    let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().min(h as f32) as usize);
+    for y in ys {
+        for x in xs.clone() {
+            let p = [x as f32 + 0.5, y as f32 + 0.5];
+            // The fan triangle holding p, and where it falls in the driver's.
+            let mut src = None;
+            for i in 0..20 {
+                let j = (i + 1) % 20;
+                if let Some(l) = barycentric(p, tc, t_ring[i], t_ring[j])
+                    && l.iter().all(|&v| v >= -1e-4)
+                {
+                    src = Some([
+                        l[0] * dc[0] + l[1] * d_ring[i][0] + l[2] * d_ring[j][0],
+                        l[0] * dc[1] + l[1] * d_ring[i][1] + l[2] * d_ring[j][1],
+                    ]);
+                    break;
+                }
+            }
+            let Some(sp) = src else { continue };
+            let edge = (0..20)
+                .map(|i| segment_dist(p, t_ring[i], t_ring[(i + 1) % 20]))
+                .fold(f32::MAX, f32::min);
+            let a = alpha * (edge / feather).min(1.0);
+            let c = sample(frame, sp[0], sp[1]);
+            let o = (y * w + x) * 4;
+            for k in 0..3 {
+                let v = (c[k] * gain[k]).clamp(0.0, 255.0);
+                let base = out[o + k] as f32;
+                out[o + k] = (base + (v - base) * a).round() as u8;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Lid gap over eye width of one eye, from its 16-point contour: lid pairs (upper,
@@ -176,6 +346,57 @@ mod tests {
         let mut same = image([200, 150, 120]);
         paint_mouth(&open, &open, &mut same, 100, 100);
         assert_eq!(same, image([200, 150, 120]));
+    }
+
+    #[test]
+    fn the_drivers_own_mouth_fills_the_opening() {
+        use crate::PixelFormat;
+        let closed = face(1.0, 6.0);
+        let open = face(12.0, 6.0);
+        // The driver: skin, with a teeth-white interior inside its open lips.
+        let driver: Vec<[f32; 3]> = open.iter().map(|p| [p[0], p[1], 0.0]).collect();
+        let mut rgb = [200u8, 150, 120].repeat(100 * 100);
+        for y in 0..100 {
+            for x in 0..100 {
+                let (dx, dy) = (
+                    (x as f32 + 0.5 - 50.0) / 15.0,
+                    (y as f32 + 0.5 - 70.0) / 6.0,
+                );
+                if dx * dx + dy * dy < 1.3 {
+                    rgb[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3].copy_from_slice(&[240, 240, 230]);
+                }
+            }
+        }
+        let frame = FrameRef::packed(PixelFormat::Rgb, 100, 100, &rgb).unwrap();
+        let skin = image([200, 150, 120]);
+
+        let mut out = skin.clone();
+        assert_eq!(
+            transfer_mouth(&frame, &driver, &closed, &open, &mut out, 100, 100),
+            Ok(())
+        );
+        let c = px(&out, 50, 70);
+        assert!(c[0] > 230 && c[2] > 220, "interior from the driver: {c:?}");
+        assert_eq!(px(&out, 50, 40), [200, 150, 120], "outside untouched");
+        // The opening's edge is feathered: between skin and teeth.
+        let edge = px(&out, 50, 75);
+        assert!(edge[2] > 120 && edge[2] < 230, "feathered edge {edge:?}");
+
+        // The portrait's own opening as wide: nothing to paint.
+        let mut out = skin.clone();
+        let r = transfer_mouth(&frame, &driver, &open, &open, &mut out, 100, 100);
+        assert_eq!(r, Err(NoTransfer::NotOpen));
+        assert_eq!(out, skin);
+        // A closed driver mouth cannot fill a dubbed opening.
+        let shut: Vec<[f32; 3]> = closed.iter().map(|p| [p[0], p[1], 0.0]).collect();
+        let r = transfer_mouth(&frame, &shut, &closed, &open, &mut out, 100, 100);
+        assert_eq!(r, Err(NoTransfer::DriverClosed));
+        // A blank (black) driving frame, as a talking avatar's.
+        let black = vec![0u8; 100 * 100 * 3];
+        let blank = FrameRef::packed(PixelFormat::Rgb, 100, 100, &black).unwrap();
+        let r = transfer_mouth(&blank, &driver, &closed, &open, &mut out, 100, 100);
+        assert_eq!(r, Err(NoTransfer::NoPicture));
+        assert_eq!(out, skin);
     }
 
     #[test]

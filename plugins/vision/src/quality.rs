@@ -49,7 +49,11 @@ pub struct Image<'a> {
     pub bpp: usize,
 }
 
-impl Image<'_> {
+impl<'a> Image<'a> {
+    pub fn new(data: &'a [u8], width: usize, bpp: usize) -> Self {
+        Image { data, width, bpp }
+    }
+
     fn rgb(&self, x: usize, y: usize) -> [f64; 3] {
         let o = (y * self.width + x) * self.bpp;
         [

@@ -109,6 +109,18 @@ impl ObjectSubclass for PortraitAnimate {
     type ParentType = gst_base::BaseTransform;
 }
 
+/// Runs `paint` on the driving frame `inbuf` (negotiated as `info`) as a pixel view.
+fn driver_mouth(
+    inbuf: &gst::Buffer,
+    info: &gst_video::VideoInfo,
+    paint: impl FnOnce(&portrait_vision::FrameRef) -> Result<(), face_paint::NoTransfer>,
+) -> Result<(), face_paint::NoTransfer> {
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(inbuf.as_ref(), info)
+        .map_err(|_| face_paint::NoTransfer::NoPicture)?;
+    let view = video::frame_ref(&frame).map_err(|_| face_paint::NoTransfer::NoPicture)?;
+    paint(&view)
+}
+
 fn current_for(src: Source, size: OutputSize) -> Current {
     let (w, h) = size.frame;
     let warps = src
@@ -179,7 +191,7 @@ impl ObjectImpl for PortraitAnimate {
                     .build(),
                 glib::ParamSpecBoolean::builder("mouth-interior")
                     .nick("Mouth interior")
-                    .blurb("Paint a dark mouth interior where the driven mouth opens wider than the source's")
+                    .blurb("Where the driven mouth opens wider than the source's, fill it with the driving face's own mouth interior (warped from the driving frame's inner lips, colour-matched to the portrait), or a plain dark interior when the driving pixels show no open mouth (lipsync's avatar frames, a dubbed mouth)")
                     .default_value(d.mouth_interior)
                     .mutable_playing()
                     .build(),
@@ -576,7 +588,29 @@ impl BaseTransformImpl for PortraitAnimate {
             }
         } else {
             if mouth_interior {
-                face_paint::paint_mouth(&sf.points, &st.targets, out, ow, oh);
+                // The driving face's own mouth when its pixels show one; else the plain
+                // interior.
+                let from_driver = match (inbuf.meta::<MotionMeta>(), st.in_info.as_ref()) {
+                    (Some(m), Some(info)) => driver_mouth(inbuf, info, |frame| {
+                        face_paint::transfer_mouth(
+                            frame,
+                            &m.landmarks,
+                            &sf.points,
+                            &st.targets,
+                            out,
+                            ow,
+                            oh,
+                        )
+                    }),
+                    _ => Err(face_paint::NoTransfer::NoPicture),
+                };
+                match from_driver {
+                    Ok(()) | Err(face_paint::NoTransfer::NotOpen) => {}
+                    Err(why) => {
+                        gst::trace!(CAT, imp = self, "plain mouth interior: {why:?}");
+                        face_paint::paint_mouth(&sf.points, &st.targets, out, ow, oh);
+                    }
+                }
             }
             face_paint::paint_eyelids(&sf.points, &st.targets, out, ow, oh);
         }
