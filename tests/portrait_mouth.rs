@@ -10,64 +10,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use gst::prelude::*;
-use gst_portrait_meta::{Motion, MotionMeta};
-use gst_video::prelude::*;
 use portrait_vision::landmarks::{LIPS_LOWER_OUTER, LIPS_UPPER_OUTER};
 use portrait_vision::quality::{self, Image, Rect};
 
-use common::media;
-
-type Frames = Vec<(Vec<u8>, Option<Motion>)>;
-
-/// Tightly packed pixels and first motion meta of every buffer reaching `sink`, to EOS.
-fn frames(line: &str) -> (Frames, (usize, usize)) {
-    common::init();
-    let pipeline = gst::parse::launch(line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let out: Arc<Mutex<(Frames, (usize, usize))>> = Default::default();
-    let o = out.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let info_caps = pad
-                .current_caps()
-                .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok());
-            if let (Some(buf), Some(vi)) = (info.buffer(), info_caps) {
-                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &vi).unwrap();
-                let (w, h) = (vi.width() as usize, vi.height() as usize);
-                let row = w * vi.format_info().pixel_stride()[0] as usize;
-                let stride = frame.plane_stride()[0] as usize;
-                let data = frame.plane_data(0).unwrap();
-                let px: Vec<u8> = (0..h)
-                    .flat_map(|y| &data[y * stride..y * stride + row])
-                    .copied()
-                    .collect();
-                let mut o = o.lock().unwrap();
-                o.0.push((px, buf.meta::<MotionMeta>().map(|m| m.motion().clone())));
-                o.1 = (w, h);
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(300),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(..)) => {}
-        other => panic!("{line}: {other:?}"),
-    }
-    std::mem::take(&mut *out.lock().unwrap())
-}
+use common::{media, sink_frames};
 
 #[test]
 fn the_drivers_own_mouth_fills_the_opening() {
@@ -84,11 +30,11 @@ fn the_drivers_own_mouth_fills_the_opening() {
 
     let chain =
         "videoconvert ! video/x-raw,format=RGB ! facedetect device=cpu ! motionextract device=cpu";
-    let (real, (w, h)) = frames(&format!(
+    let (real, (w, h)) = sink_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! {chain} ! fakesink name=sink",
         video.display()
     ));
-    let (rendered, size) = frames(&format!(
+    let (rendered, size) = sink_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! {chain} ! portraitanimate device=cpu source=\"{}\" ! fakesink name=sink",
         video.display(),
         source.display()

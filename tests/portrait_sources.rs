@@ -8,13 +8,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-use gst::prelude::*;
 
 use gstportrait::portraitanimate::portrait;
 
-use common::{decode_rgb, media, run};
+use common::{decode_rgb, media, run, sink_frames};
 
 fn tmpdir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("gst-portrait-sources-{}", std::process::id()));
@@ -25,18 +22,7 @@ fn tmpdir() -> PathBuf {
 /// Runs `line` (which writes a file) to EOS.
 fn to_file(line: &str) {
     common::init();
-    let pipeline = gst::parse::launch(line).unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(..)) => {}
-        other => panic!("{line}: {other:?}"),
-    }
+    common::play_to_eos(&gst::parse::launch(line).unwrap(), line, 60);
 }
 
 /// A PNG of `src` scaled to `w`×`h`.
@@ -61,48 +47,15 @@ fn decoded_pictures(path: &Path) -> usize {
 
 /// Output frames (RGBA bytes) of portraitanimate on a still driver, and its output size.
 fn animate(source: &Path, extra: &str, frames: usize) -> (Vec<Vec<u8>>, (u32, u32)) {
-    common::init();
-    let line = format!(
+    let (out, (w, h)) = sink_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! imagefreeze num-buffers={frames} ! facedetect device=cpu ! motionextract device=cpu ! portraitanimate source=\"{}\" {extra} ! fakesink name=sink",
         media("grace_hopper.jpg").display(),
         source.display()
-    );
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    type Out = (Vec<Vec<u8>>, (u32, u32));
-    let out: Arc<Mutex<Out>> = Default::default();
-    let o = out.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            if let Some(b) = info.buffer() {
-                let mut o = o.lock().unwrap();
-                if let Some(i) = pad
-                    .current_caps()
-                    .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
-                {
-                    o.1 = (i.width(), i.height());
-                }
-                o.0.push(b.map_readable().unwrap().to_vec());
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(..)) => {}
-        other => panic!("{line}: {other:?}"),
-    }
-    std::mem::take(&mut *out.lock().unwrap())
+    ));
+    (
+        out.into_iter().map(|(px, _)| px).collect(),
+        (w as u32, h as u32),
+    )
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 
 use gst::prelude::*;
-use gst_portrait_meta::{Face, FaceMeta};
+use gst_portrait_meta::{Face, FaceMeta, Motion, MotionMeta};
 use gst_video::prelude::*;
 
 static INIT: Once = Once::new();
@@ -264,4 +264,62 @@ fn shell_words(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// Sets `pipeline` (parsed from `line`) playing and waits for EOS; panics on an error
+/// or after `secs` seconds. The pipeline is set to NULL after.
+pub fn play_to_eos(pipeline: &gst::Element, line: &str, secs: u64) {
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(secs),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(..)) => {}
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// What reached a sink: each buffer's pixels (plane 0, rows tightly packed) with its
+/// first motion meta, and the frame size.
+pub type SinkFrames = (Vec<(Vec<u8>, Option<Motion>)>, (usize, usize));
+
+/// Runs `line` (which must end in an element named `sink`) to EOS and returns every
+/// buffer that reached `sink`.
+pub fn sink_frames(line: &str) -> SinkFrames {
+    init();
+    let pipeline = gst::parse::launch(line)
+        .unwrap_or_else(|e| panic!("bad launch line {line}: {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let out: Arc<Mutex<SinkFrames>> = Default::default();
+    let o = out.clone();
+    pipeline
+        .by_name("sink")
+        .expect("an element named sink")
+        .static_pad("sink")
+        .expect("sink pad")
+        .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let vi = pad
+                .current_caps()
+                .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok());
+            if let (Some(buf), Some(vi)) = (info.buffer(), vi) {
+                let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &vi).unwrap();
+                let (w, h) = (vi.width() as usize, vi.height() as usize);
+                let row = w * vi.format_info().pixel_stride()[0] as usize;
+                let stride = frame.plane_stride()[0] as usize;
+                let data = frame.plane_data(0).unwrap();
+                let px: Vec<u8> = (0..h)
+                    .flat_map(|y| &data[y * stride..y * stride + row])
+                    .copied()
+                    .collect();
+                let mut o = o.lock().unwrap();
+                o.0.push((px, buf.meta::<MotionMeta>().map(|m| m.motion().clone())));
+                o.1 = (w, h);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    play_to_eos(pipeline.upcast_ref(), line, 300);
+    std::mem::take(&mut *out.lock().unwrap())
 }
