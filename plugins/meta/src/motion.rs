@@ -73,6 +73,10 @@ pub struct Motion {
     /// reference's (pixels), scale over the reference's.
     pub relative: Pose,
     pub expression: Expression,
+    /// The expression on the reference frame, the face's own neutral: with
+    /// `expression`, how far each control moved within this face's range (a
+    /// wide-eyed and a narrow-eyed face blink across different ratios).
+    pub reference_expression: Expression,
     /// The landmarks in the canonical, pose-free frame (centimetres) minus the same on
     /// the reference frame: the expression as 468 offsets.
     pub expression_offsets: Vec<[f32; 3]>,
@@ -101,8 +105,9 @@ impl MetaData for Motion {
 impl Motion {
     /// A `GstStructure` named "motion": track-id, presence, tracked, pitch, yaw, roll,
     /// tx, ty, tz, scale, rel-pitch, rel-yaw, rel-roll, rel-tx, rel-ty, rel-scale, and
-    /// the expression controls (mouth-open, mouth-width, eye-blink-left, ...). The
-    /// dense landmarks are only in the typed meta.
+    /// the expression controls (mouth-open, mouth-width, eye-blink-left, ...) and the
+    /// reference frame's eye and lip ratios (ref-eye-open-ratio-left, -right,
+    /// ref-lip-open-ratio). The dense landmarks are only in the typed meta.
     pub fn to_structure(&self) -> gst::Structure {
         let e = &self.expression;
         let d = |v: f32| v as f64;
@@ -131,6 +136,18 @@ impl Motion {
             .field("lip-open-ratio", d(e.lip_open_ratio))
             .field("eye-open-ratio-left", d(e.eye_open_ratio_left))
             .field("eye-open-ratio-right", d(e.eye_open_ratio_right))
+            .field(
+                "ref-eye-open-ratio-left",
+                d(self.reference_expression.eye_open_ratio_left),
+            )
+            .field(
+                "ref-eye-open-ratio-right",
+                d(self.reference_expression.eye_open_ratio_right),
+            )
+            .field(
+                "ref-lip-open-ratio",
+                d(self.reference_expression.lip_open_ratio),
+            )
             .build()
     }
 }

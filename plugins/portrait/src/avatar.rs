@@ -23,8 +23,8 @@ pub struct Avatar {
     weights: Vec<f32>,
     rig: Arc<Rig>,
     idle: Idle,
-    /// Canonical mouth width over eye width (the neutral `mouth_width`).
-    rest_mouth_width: f32,
+    /// The canonical face's controls: the avatar's neutral.
+    rest: expression::Controls,
     /// Pixels per cm for a face `FACE_HEIGHT` of a frame 1 px high.
     scale_per_px: f32,
     /// Scratch: the rig's offsets and the pose-free face they make.
@@ -52,7 +52,7 @@ impl Avatar {
             canonical: mesh.vertices,
             rig: Arc::new(rig),
             idle: Idle::new(seed, 0.0),
-            rest_mouth_width: rest.mouth_width,
+            rest,
             scale_per_px: FACE_HEIGHT / (y1 - y0).max(1.0),
             offsets: Vec::new(),
             pose_free: Vec::new(),
@@ -63,7 +63,7 @@ impl Avatar {
     pub fn dub(&self) -> Dub {
         Dub {
             rig: self.rig.clone(),
-            rest_width: self.rest_mouth_width,
+            rest_width: self.rest.mouth_width,
         }
     }
 
@@ -129,6 +129,7 @@ impl Avatar {
                 ..angles
             },
             expression: crate::metas::expression(&controls),
+            reference_expression: crate::metas::expression(&self.rest),
             expression_offsets: self.offsets.clone(),
             keypoints: None,
         }

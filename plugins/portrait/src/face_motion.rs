@@ -70,6 +70,8 @@ struct Reference {
     sim: Similarity,
     anchor: [f32; 3],
     pose_free: Vec<[f32; 3]>,
+    /// Its expression controls: the face's own neutral.
+    controls: expression::Controls,
 }
 
 /// The estimator: its models, the canonical mesh, and one track per face id.
@@ -229,6 +231,7 @@ impl MotionEstimator {
             sim,
             anchor,
             pose_free: self.pose_free.clone(),
+            controls: c,
         });
         let abs = pose_of(&sim, anchor);
         let relative = relative_pose(&sim, &abs, reference);
@@ -260,6 +263,7 @@ impl MotionEstimator {
             pose: abs,
             relative,
             expression: crate::metas::expression(&c),
+            reference_expression: crate::metas::expression(&reference.controls),
             expression_offsets,
             keypoints,
         }))
@@ -344,6 +348,7 @@ mod tests {
             },
             anchor: [100.0, -50.0, 0.0],
             pose_free: Vec::new(),
+            controls: Default::default(),
         };
         let sim = Similarity {
             r: rot_z(25.0),

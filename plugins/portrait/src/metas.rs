@@ -89,8 +89,9 @@ pub fn implicit_keypoints(
     }
 }
 
-/// Sets `motion` (the portrait's driving motion) from a motion meta's relative pose
-/// and expression offsets, reusing its offset storage.
+/// Sets `motion` (the portrait's driving motion) from a motion meta's relative pose,
+/// expression offsets (reusing their storage) and eye openness within the driving
+/// face's own range.
 pub fn set_driving_motion(
     motion: &mut portrait_vision::transfer::DrivingMotion,
     m: &gst_portrait_meta::Motion,
@@ -106,4 +107,15 @@ pub fn set_driving_motion(
     };
     motion.offsets.clear();
     motion.offsets.extend_from_slice(&m.expression_offsets);
+    let (now, reference) = (&m.expression, &m.reference_expression);
+    motion.eyes = [
+        portrait_vision::transfer::eye_openness(
+            now.eye_open_ratio_left,
+            reference.eye_open_ratio_left,
+        ),
+        portrait_vision::transfer::eye_openness(
+            now.eye_open_ratio_right,
+            reference.eye_open_ratio_right,
+        ),
+    ];
 }

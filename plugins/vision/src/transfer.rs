@@ -5,7 +5,13 @@
 //! frame (rotation, scale, shift, pose-free expression offsets) and is applied on top
 //! of the source's own pose, so a still neutral driver leaves the source unchanged.
 
+use crate::expression::EYE_RATIO_CLOSED;
+use crate::landmarks::{EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
 use crate::pose::{self, Mat3, Similarity, Vec3};
+
+/// How far a driven eye may open beyond the portrait's own neutral opening (× its lid
+/// gap): a wide-eyed driver moment widens the portrait's eye a little, never balloons it.
+pub const EYE_OPEN_MAX: f32 = 1.3;
 
 /// The source face, prepared once.
 #[derive(Clone, Debug)]
@@ -34,6 +40,22 @@ pub struct DrivingMotion {
     pub reference_scale: f32,
     /// Pose-free expression offsets (cm), 468 or empty.
     pub offsets: Vec<Vec3>,
+    /// Per eye (image-left, image-right), how open the driving eye is as a fraction of
+    /// its own neutral opening (1 = as on the driver's reference frame, 0 = shut), or
+    /// NaN when unknown (then the lids follow `offsets` like every other landmark).
+    pub eyes: [f32; 2],
+}
+
+/// How open an eye is as a fraction of its neutral opening, from eye-open ratios (lid
+/// gap over eye width) now and on the reference frame; shut at
+/// [`EYE_RATIO_CLOSED`]. NaN when the reference eye was itself nearly shut (no range
+/// to measure against).
+pub fn eye_openness(now: f32, reference: f32) -> f32 {
+    let range = reference - EYE_RATIO_CLOSED;
+    if !(now.is_finite() && range.is_finite()) || range < 0.03 {
+        return f32::NAN;
+    }
+    ((now - EYE_RATIO_CLOSED) / range).clamp(0.0, EYE_OPEN_MAX)
 }
 
 impl DrivingMotion {
@@ -44,6 +66,7 @@ impl DrivingMotion {
             shift: [0.0, 0.0],
             reference_scale: 1.0,
             offsets: Vec::new(),
+            eyes: [f32::NAN; 2],
         }
     }
 
@@ -58,6 +81,9 @@ impl DrivingMotion {
         self.shift = self.shift.map(|v| v * (1.0 - k));
         for o in &mut self.offsets {
             *o = o.map(|v| v * (1.0 - k));
+        }
+        for e in &mut self.eyes {
+            *e += (1.0 - *e) * k;
         }
     }
 }
@@ -86,15 +112,37 @@ impl SourceFace {
         let r = pose::mat_mul(&motion.rotation, &self.sim.r);
         let s = self.sim.scale * motion.scale;
         let n = self.pose_free.len();
+        let offset = |i: usize| motion.offsets.get(i).copied().unwrap_or([0.0; 3]);
+        // The pose-free point i under the expression: its offset, except on the upper
+        // lids of an eye whose openness is known, which close toward the lower lid by
+        // that fraction of the portrait's own gap.
+        let upper_lid = |i: usize| -> Option<Vec3> {
+            for (e, c) in [&EYE_LEFT_CONTOUR, &EYE_RIGHT_CONTOUR]
+                .into_iter()
+                .enumerate()
+            {
+                let f = motion.eyes[e];
+                if !f.is_finite() || n < 468 {
+                    continue;
+                }
+                // Contour 9..=15 is the upper lid, above lower-lid points 1..=7.
+                if let Some(k) = c[9..].iter().position(|&u| u == i) {
+                    let l = c[1 + k];
+                    let (pu, pl, ol) = (self.pose_free[i], self.pose_free[l], offset(l));
+                    return Some(std::array::from_fn(|d| pl[d] + ol[d] + f * (pu[d] - pl[d])));
+                }
+            }
+            None
+        };
         out.clear();
         // Rotated, scaled points (model axes), and their weighted centroid.
         let mut c = [0.0f32; 3];
         let mut wsum = 0.0;
         for i in 0..n {
-            let mut q = self.pose_free[i];
-            if let Some(o) = motion.offsets.get(i) {
-                q = [q[0] + o[0], q[1] + o[1], q[2] + o[2]];
-            }
+            let q = upper_lid(i).unwrap_or_else(|| {
+                let (p, o) = (self.pose_free[i], offset(i));
+                [p[0] + o[0], p[1] + o[1], p[2] + o[2]]
+            });
             let p = pose::mat_vec(&r, q);
             let p = [s * p[0], s * p[1]];
             let w = self.weights.get(i).copied().unwrap_or(0.0);
@@ -221,5 +269,81 @@ mod tests {
         for (o, l) in out.iter().zip(&lm) {
             assert!((o[0] - l[0]).abs() < 0.01 && (o[1] - l[1]).abs() < 0.01);
         }
+    }
+
+    /// A 468-point pose-free face with both eyes 1 cm open, on an identity pose.
+    fn eyed_face() -> SourceFace {
+        let mut p = vec![[0.0, -5.0, 0.0]; 468];
+        for (cx, c) in [(-3.0, &EYE_LEFT_CONTOUR), (3.0, &EYE_RIGHT_CONTOUR)] {
+            for (k, &i) in c.iter().enumerate() {
+                let (x, y) = if k <= 8 {
+                    (cx - 1.0 + k as f32 * 0.25, 2.5)
+                } else {
+                    (cx - 1.0 + (k - 8) as f32 * 0.25, 3.5)
+                };
+                p[i] = [x, y, 0.0];
+            }
+        }
+        let weights = vec![1.0; 468];
+        SourceFace {
+            sim: Similarity {
+                r: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+                scale: 1.0,
+                t: [0.0; 3],
+            },
+            anchor: pose::weighted_centroid(&p, &weights),
+            pose_free: p,
+            weights,
+        }
+    }
+
+    /// Mean upper-to-lower lid gap (output pixels) of the eye with `contour`.
+    fn gap(t: &[[f32; 2]], c: &[usize; 16]) -> f32 {
+        (0..7).map(|k| t[c[1 + k]][1] - t[c[9 + k]][1]).sum::<f32>() / 7.0
+    }
+
+    #[test]
+    fn eyes_open_as_a_fraction_of_the_portraits_own_gap() {
+        let f = eyed_face();
+        let mut out = Vec::new();
+        let mut m = DrivingMotion::neutral();
+        f.drive(&m, &mut out);
+        assert!((gap(&out, &EYE_LEFT_CONTOUR) - 1.0).abs() < 1e-4);
+        // Left eye shut, right as the driver's neutral.
+        m.eyes = [0.0, 1.0];
+        f.drive(&m, &mut out);
+        assert!(gap(&out, &EYE_LEFT_CONTOUR).abs() < 1e-4, "shut");
+        assert!((gap(&out, &EYE_RIGHT_CONTOUR) - 1.0).abs() < 1e-4);
+        // Offsets that would close the lids by 2 cm do not when the openness is known:
+        // a narrow driver blink on a wide portrait closes it exactly, no overshoot.
+        m.offsets = vec![[0.0; 3]; 468];
+        for &i in &EYE_LEFT_CONTOUR[9..] {
+            m.offsets[i] = [0.0, -2.0, 0.0];
+        }
+        m.eyes = [0.5, f32::NAN];
+        f.drive(&m, &mut out);
+        assert!((gap(&out, &EYE_LEFT_CONTOUR) - 0.5).abs() < 1e-4);
+        // Unknown openness: the offsets apply as before (lids cross by 1 cm).
+        m.eyes = [f32::NAN; 2];
+        f.drive(&m, &mut out);
+        assert!((gap(&out, &EYE_LEFT_CONTOUR) + 1.0).abs() < 1e-4);
+        // Easing back brings the eyes to their neutral opening.
+        m.eyes = [0.0, 0.0];
+        m.ease_to_neutral(1.0);
+        assert_eq!(m.eyes, [1.0, 1.0]);
+    }
+
+    #[test]
+    fn openness_is_measured_on_the_drivers_own_range() {
+        assert_eq!(eye_openness(EYE_RATIO_CLOSED, 0.3), 0.0);
+        assert!((eye_openness(0.3, 0.3) - 1.0).abs() < 1e-6);
+        assert!((eye_openness(0.19, 0.3) - 0.5).abs() < 1e-6);
+        assert_eq!(eye_openness(0.6, 0.3), EYE_OPEN_MAX, "capped");
+        assert_eq!(eye_openness(0.0, 0.3), 0.0);
+        assert!(
+            eye_openness(0.2, 0.09).is_nan(),
+            "no range on a shut reference"
+        );
+        assert!(eye_openness(f32::NAN, 0.3).is_nan());
     }
 }
