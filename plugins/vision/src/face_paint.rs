@@ -5,6 +5,14 @@
 //! eyelids where the driven eyes open less. Both compare the source's landmark layout
 //! with the driven one (468 FaceMesh points, output pixels) and do nothing when the
 //! driven face is not more open / more closed than the source.
+//!
+//! The mouth interior comes from the driving frame when a real face drives
+//! ([`transfer_mouth`]), else from the portrait itself ([`synth_mouth`]): its own
+//! interior (teeth it shows) kept under the upper lip, and below it a cavity, tongue
+//! and lower teeth drawn in the portrait's lip colour. Both fill the driven inner-lip
+//! ring through a fan of triangles around its centroid, so every point of the opening
+//! has a place in the other ring (the driver's, the portrait's, or the unit "mouth
+//! square" of the synthesized interior: u across, v from the upper lip down).
 
 use crate::FrameRef;
 use crate::draw::fill_polygon_rgba;
@@ -12,9 +20,6 @@ use crate::landmarks::{
     EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
     LIPS_LOWER_OUTER, LIPS_UPPER_OUTER, MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
 };
-
-/// Colour of the painted mouth interior.
-pub const MOUTH_RGB: [u8; 3] = [48, 18, 22];
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
@@ -26,25 +31,118 @@ fn lip_ratio(q: impl Fn(usize) -> [f32; 2]) -> f32 {
         / dist(q(MOUTH_INNER_LEFT), q(MOUTH_INNER_RIGHT)).max(1.0)
 }
 
-/// Opacity of the mouth interior: how much wider than the source's the lips part (gap
-/// over inner-mouth width); it fades in over the first 0.15 of that, so a source that
-/// already shows its teeth keeps them for small openings. 0 when not wider.
+/// Opacity of the mouth interior: 0 while the driven lips part no wider than the
+/// source's (gap over inner-mouth width), 1 from 0.07 wider (a real or drawn interior
+/// reads as a mouth at any opening).
 pub fn mouth_alpha(source: &[[f32; 2]], targets: &[[f32; 2]]) -> f32 {
     if targets.len() < 468 || source.len() < 468 {
         return 0.0;
     }
     let opened = lip_ratio(|i| targets[i]) - lip_ratio(|i| source[i]);
-    ((opened - 0.02) / 0.15).clamp(0.0, 0.9)
+    ((opened - 0.01) / 0.06).clamp(0.0, 1.0)
 }
 
-/// Paints the driven inner-lip polygon dark where it is open wider than the source's.
-pub fn paint_mouth(source: &[[f32; 2]], targets: &[[f32; 2]], out: &mut [u8], w: usize, h: usize) {
-    let alpha = mouth_alpha(source, targets);
-    if alpha <= 0.0 {
+/// The inner-lip ring (`INNER_LIPS` order) and its centroid: the fan of 20 triangles
+/// that maps a mouth opening onto another.
+#[derive(Clone, Copy, Debug)]
+struct Ring {
+    pts: [[f32; 2]; 20],
+    centre: [f32; 2],
+}
+
+impl Ring {
+    fn of(pts: [[f32; 2]; 20]) -> Ring {
+        let s = pts
+            .iter()
+            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
+        Ring {
+            pts,
+            centre: [s[0] / 20.0, s[1] / 20.0],
+        }
+    }
+
+    /// The ring of landmarks `q` gives by index.
+    fn from(q: impl Fn(usize) -> [f32; 2]) -> Ring {
+        Ring::of(INNER_LIPS.map(q))
+    }
+
+    /// The unit mouth square: u across (0 left corner … 1 right), v from the upper lip
+    /// (0) to the lower (1), corners at v = ½. `INNER_LIPS` runs along the lower lip
+    /// from the left corner (0..=10), then back along the upper lip (11..=19).
+    fn unit() -> Ring {
+        Ring::of(std::array::from_fn(|k| match k {
+            0 => [0.0, 0.5],
+            10 => [1.0, 0.5],
+            1..=9 => [k as f32 / 10.0, 1.0],
+            _ => [(20 - k) as f32 / 10.0, 0.0],
+        }))
+    }
+
+    /// Where `p` falls in `other`: through the fan triangle of this ring that holds it.
+    fn map(&self, p: [f32; 2], other: &Ring) -> Option<[f32; 2]> {
+        (0..20).find_map(|i| {
+            let j = (i + 1) % 20;
+            let l = barycentric(p, self.centre, self.pts[i], self.pts[j])?;
+            l.iter().all(|&v| v >= -1e-4).then(|| {
+                let (a, b, c) = (other.centre, other.pts[i], other.pts[j]);
+                [
+                    l[0] * a[0] + l[1] * b[0] + l[2] * c[0],
+                    l[0] * a[1] + l[1] * b[1] + l[2] * c[1],
+                ]
+            })
+        })
+    }
+
+    /// Distance from `p` to the ring's outline.
+    fn edge_distance(&self, p: [f32; 2]) -> f32 {
+        (0..20)
+            .map(|i| segment_dist(p, self.pts[i], self.pts[(i + 1) % 20]))
+            .fold(f32::MAX, f32::min)
+    }
+}
+
+/// Blends `colour(p)` over every output pixel p inside `ring` with opacity `alpha`,
+/// feathered over `feather` pixels inside the outline.
+fn fill_ring(
+    ring: &Ring,
+    out: &mut [u8],
+    w: usize,
+    h: usize,
+    alpha: f32,
+    feather: f32,
+    mut colour: impl FnMut([f32; 2]) -> Option<[f32; 3]>,
+) {
+    let [x0, y0, x1, y1] = crate::detect::bounds(ring.pts.iter());
+    if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
         return;
     }
-    let poly = INNER_LIPS.map(|i| targets[i]);
-    fill_polygon_rgba(out, w, h, &poly, MOUTH_RGB, alpha);
+    let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().min(w as f32) as usize);
+    let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().min(h as f32) as usize);
+    for y in ys {
+        for x in xs.clone() {
+            let p = [x as f32 + 0.5, y as f32 + 0.5];
+            let Some(c) = colour(p) else { continue };
+            let a = alpha * (ring.edge_distance(p) / feather).min(1.0);
+            let o = (y * w + x) * 4;
+            for k in 0..3 {
+                let base = out[o + k] as f32;
+                out[o + k] = (base + (c[k].clamp(0.0, 255.0) - base) * a).round() as u8;
+            }
+        }
+    }
+}
+
+/// Mean RGB of the output around the outer lip contour of `targets`: the portrait's lip
+/// colour and light, as rendered.
+fn lip_colour(out: &[u8], w: usize, h: usize, targets: &[[f32; 2]]) -> Option<[f32; 3]> {
+    let f = FrameRef::packed(crate::PixelFormat::Rgba, w, h, out).ok()?;
+    let lips = LIPS_UPPER_OUTER.iter().chain(&LIPS_LOWER_OUTER);
+    Some(mean_around(&f, lips.map(|&i| targets[i])))
+}
+
+/// Feather width of the mouth's edge: 5 % of the inner-mouth width, at least 1 px.
+fn mouth_feather(targets: &[[f32; 2]]) -> f32 {
+    (0.05 * dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT])).max(1.0)
 }
 
 /// Bilinear RGB of `f` at continuous coordinates (pixel centres at +0.5), clamped to
@@ -136,10 +234,7 @@ pub fn transfer_mouth(
     if targets.len() < 468 || source.len() < 468 {
         return Err(NoTransfer::NotOpen);
     }
-    let opened = lip_ratio(|i| targets[i]) - lip_ratio(|i| source[i]);
-    // The driver's real interior looks right at any opening: it comes in faster than
-    // the plain fill.
-    let alpha = ((opened - 0.01) / 0.06).clamp(0.0, 1.0);
+    let alpha = mouth_alpha(source, targets);
     if alpha <= 0.0 {
         return Err(NoTransfer::NotOpen);
     }
@@ -151,11 +246,7 @@ pub fn transfer_mouth(
     // Colour: the driver's lips against the output's, per channel.
     let lips = || LIPS_UPPER_OUTER.iter().chain(&LIPS_LOWER_OUTER).copied();
     let d_mean = mean_around(frame, lips().map(drv));
-    let out_frame = match FrameRef::packed(crate::PixelFormat::Rgba, w, h, out) {
-        Ok(f) => f,
-        Err(_) => return Err(NoTransfer::NoPicture),
-    };
-    let o_mean = mean_around(&out_frame, lips().map(|i| targets[i]));
+    let o_mean = lip_colour(out, w, h, targets).ok_or(NoTransfer::NoPicture)?;
     // A blank driving frame (no picture): flat, dark lips.
     let interior = mean_around(frame, INNER_LIPS.iter().map(|&i| drv(i)));
     let spread = (0..3)
@@ -166,52 +257,99 @@ pub fn transfer_mouth(
     }
     let gain: [f32; 3] = std::array::from_fn(|k| (o_mean[k] / d_mean[k].max(1.0)).clamp(0.5, 2.0));
 
-    let t_ring = INNER_LIPS.map(|i| targets[i]);
-    let d_ring = INNER_LIPS.map(drv);
-    let centroid = |r: &[[f32; 2]; 20]| {
-        let s = r.iter().fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
-        [s[0] / 20.0, s[1] / 20.0]
-    };
-    let (tc, dc) = (centroid(&t_ring), centroid(&d_ring));
-    let feather = (0.05 * dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT])).max(1.0);
-    let [x0, y0, x1, y1] = crate::detect::bounds(t_ring.iter());
-    if !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
-        return Err(NoTransfer::NotOpen);
-    }
-    let xs = (x0.floor().max(0.0) as usize)..(x1.ceil().min(w as f32) as usize);
-    let ys = (y0.floor().max(0.0) as usize)..(y1.ceil().min(h as f32) as usize);
-    for y in ys {
-        for x in xs.clone() {
-            let p = [x as f32 + 0.5, y as f32 + 0.5];
-            // The fan triangle holding p, and where it falls in the driver's.
-            let mut src = None;
-            for i in 0..20 {
-                let j = (i + 1) % 20;
-                if let Some(l) = barycentric(p, tc, t_ring[i], t_ring[j])
-                    && l.iter().all(|&v| v >= -1e-4)
-                {
-                    src = Some([
-                        l[0] * dc[0] + l[1] * d_ring[i][0] + l[2] * d_ring[j][0],
-                        l[0] * dc[1] + l[1] * d_ring[i][1] + l[2] * d_ring[j][1],
-                    ]);
-                    break;
-                }
-            }
-            let Some(sp) = src else { continue };
-            let edge = (0..20)
-                .map(|i| segment_dist(p, t_ring[i], t_ring[(i + 1) % 20]))
-                .fold(f32::MAX, f32::min);
-            let a = alpha * (edge / feather).min(1.0);
-            let c = sample(frame, sp[0], sp[1]);
-            let o = (y * w + x) * 4;
-            for k in 0..3 {
-                let v = (c[k] * gain[k]).clamp(0.0, 255.0);
-                let base = out[o + k] as f32;
-                out[o + k] = (base + (v - base) * a).round() as u8;
-            }
-        }
-    }
+    let (t, d) = (Ring::from(|i| targets[i]), Ring::from(drv));
+    fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
+        let sp = t.map(p, &d)?;
+        let c = sample(frame, sp[0], sp[1]);
+        Some(std::array::from_fn(|k| c[k] * gain[k]))
+    });
     Ok(())
+}
+
+/// Fills the driven mouth opening from the portrait alone (a talking avatar, or a
+/// driver whose pixels cannot serve). Under the upper lip, the portrait's own interior
+/// when its lips are parted (its teeth stay with the upper lip, as far down as the
+/// portrait's own opening reached); below that, or everywhere when the portrait's lips
+/// are closed, a drawn interior lit like the portrait's lips: an upper teeth row (only
+/// when the portrait shows none), a cavity darkest at the back, a tongue rising from
+/// the lower lip and, when wide open, the lower teeth. `portrait` is the source frame
+/// (`source` landmarks in its pixels); `targets` and `out` are the output's.
+pub fn synth_mouth(
+    portrait: &FrameRef,
+    source: &[[f32; 2]],
+    targets: &[[f32; 2]],
+    out: &mut [u8],
+    w: usize,
+    h: usize,
+) {
+    let alpha = mouth_alpha(source, targets);
+    if alpha <= 0.0 || portrait.width < 2 || portrait.height < 2 {
+        return;
+    }
+    let Some(lips) = lip_colour(out, w, h, targets) else {
+        return;
+    };
+    let (t, s, unit) = (
+        Ring::from(|i| targets[i]),
+        Ring::from(|i| source[i]),
+        Ring::unit(),
+    );
+    let width_t = dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT]).max(1.0);
+    let width_s = dist(source[MOUTH_INNER_LEFT], source[MOUTH_INNER_RIGHT]).max(1.0);
+    let gap_t = dist(targets[LIP_UPPER_INNER], targets[LIP_LOWER_INNER]).max(1.0);
+    // The portrait's own opening, in output pixels.
+    let gap_own = if lip_ratio(|i| source[i]) >= 0.04 {
+        dist(source[LIP_UPPER_INNER], source[LIP_LOWER_INNER]) * width_t / width_s
+    } else {
+        0.0
+    };
+    let teeth_h = 0.11 * width_t;
+    let lum = 0.299 * lips[0] + 0.587 * lips[1] + 0.114 * lips[2];
+    let light = (lum / 150.0).clamp(0.5, 1.3);
+    let teeth = [232.0 * light, 225.0 * light, 212.0 * light];
+    let smooth = |e0: f32, e1: f32, x: f32| {
+        let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+        t * t * (3.0 - 2.0 * t)
+    };
+    let mix = |a: [f32; 3], b: [f32; 3], k: f32| -> [f32; 3] {
+        std::array::from_fn(|c| a[c] + (b[c] - a[c]) * k)
+    };
+    fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
+        let [u, v] = t.map(p, &unit)?;
+        let depth = v * gap_t;
+        if depth < gap_own {
+            let sp = unit.map([u, depth / gap_own], &s)?;
+            return Some(sample(portrait, sp[0], sp[1]));
+        }
+        let side = (2.0 * u - 1.0).abs();
+        // The cavity: the lips' colour in deep shadow, darkest at the back.
+        let mut c = lips.map(|x| x * 0.2 * (0.75 + 0.25 * side));
+        // The tongue, rising from the lower lip, lighter at its middle.
+        let e = ((u - 0.5) / 0.32).powi(2) + ((v - 1.0) / 0.42).powi(2);
+        if e < 1.0 {
+            // Pinker than lips and a little lit at its middle.
+            let hue = mix(lips, [185.0 * light, 85.0 * light, 95.0 * light], 0.5);
+            let tongue = hue.map(|x| x * (0.6 + 0.2 * (1.0 - e)));
+            c = mix(c, tongue, 1.0 - smooth(0.7, 1.0, e));
+        }
+        let fade = |half: f32| 1.0 - smooth(half - 0.06, half, (u - 0.5).abs());
+        // Drawn upper teeth when the portrait shows none, shaded toward the corners.
+        if gap_own == 0.0 && depth < teeth_h {
+            let k = fade(0.36) * (1.0 - smooth(0.7, 1.0, depth / teeth_h) * 0.5);
+            // Darker toward the corners, with a faint gap between teeth.
+            let g = ((u - 0.5) / 0.085 + 0.5).rem_euclid(1.0);
+            let gaps = 0.85 + 0.15 * smooth(0.0, 0.15, g) * smooth(0.0, 0.15, 1.0 - g);
+            let shade = (1.0 - 0.3 * ((u - 0.5) / 0.36).powi(2)) * gaps;
+            c = mix(c, teeth.map(|x| x * shade), k);
+        }
+        // The lower teeth's edges, in shadow, once the mouth is wide open.
+        let from_lower = gap_t - depth;
+        if gap_t > 3.5 * teeth_h && from_lower < 0.4 * teeth_h {
+            let k = fade(0.24) * smooth(0.0, 0.4, from_lower / teeth_h) * 0.8;
+            c = mix(c, teeth.map(|x| x * 0.62), k);
+        }
+        Some(c)
+    });
 }
 
 /// Lid gap over eye width of one eye, from its 16-point contour: lid pairs (upper,
@@ -330,22 +468,76 @@ mod tests {
         [img[o], img[o + 1], img[o + 2]]
     }
 
+    fn lum(c: [u8; 3]) -> f32 {
+        0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32
+    }
+
     #[test]
-    fn mouth_interior_only_where_wider_than_the_source() {
+    fn a_drawn_interior_only_where_wider_than_the_portrait() {
+        use crate::PixelFormat;
         let closed = face(1.0, 6.0);
-        let open = face(12.0, 6.0);
+        let open = face(16.0, 6.0);
         assert_eq!(mouth_alpha(&closed, &closed), 0.0);
         assert_eq!(mouth_alpha(&open, &closed), 0.0, "closing paints nothing");
-        let a = mouth_alpha(&closed, &open);
-        assert!(a > 0.5 && a <= 0.9, "alpha {a}");
-        let mut img = image([200, 150, 120]);
-        paint_mouth(&closed, &open, &mut img, 100, 100);
-        let inside = px(&img, 50, 72);
-        assert!(inside[0] < 120, "mouth centre darkened: {inside:?}");
-        assert_eq!(px(&img, 50, 40), [200, 150, 120], "outside untouched");
-        let mut same = image([200, 150, 120]);
-        paint_mouth(&open, &open, &mut same, 100, 100);
-        assert_eq!(same, image([200, 150, 120]));
+        assert_eq!(mouth_alpha(&closed, &open), 1.0);
+        // Skin with lips a darker red along the outer lip contour's points (all at
+        // (50, 50) in this toy face, where the colour is sampled).
+        let mut skin = image([200, 150, 120]);
+        for y in 47..54 {
+            for x in 47..54 {
+                skin[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[170, 90, 90]);
+            }
+        }
+        let portrait_rgba = skin.clone();
+        let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &portrait_rgba).unwrap();
+        let mut out = skin.clone();
+        synth_mouth(&portrait, &closed, &open, &mut out, 100, 100);
+        // The opening spans y 62..78 at x 50: teeth under the upper lip, a dark cavity,
+        // a tongue on the lower lip; the portrait outside it untouched.
+        let (teeth, cavity, tongue) = (px(&out, 50, 63), px(&out, 50, 68), px(&out, 50, 75));
+        println!("teeth {teeth:?} cavity {cavity:?} tongue {tongue:?}");
+        assert!(lum(teeth) > 150.0 && teeth[2] > 130, "teeth {teeth:?}");
+        assert!(lum(cavity) < 45.0, "cavity {cavity:?}");
+        assert!(
+            tongue[0] > tongue[1] + 20 && lum(tongue) > lum(cavity) + 20.0,
+            "{tongue:?}"
+        );
+        assert_eq!(px(&out, 50, 40), [200, 150, 120]);
+        // Deterministic: the same input paints the same pixels (no flicker).
+        let mut again = skin.clone();
+        synth_mouth(&portrait, &closed, &open, &mut again, 100, 100);
+        assert_eq!(again, out);
+        // As open as the portrait: nothing to paint.
+        let mut same = skin.clone();
+        synth_mouth(&portrait, &open, &open, &mut same, 100, 100);
+        assert_eq!(same, skin);
+    }
+
+    #[test]
+    fn the_portraits_own_teeth_stay_under_its_upper_lip() {
+        use crate::PixelFormat;
+        // The portrait smiles with its lips 6 px apart, showing blue-white "teeth"
+        // (a colour nothing drawn has), and is driven to 16 px.
+        let smile = face(6.0, 6.0);
+        let open = face(16.0, 6.0);
+        let mut rgba = image([200, 150, 120]);
+        for y in 64..76 {
+            for x in 36..64 {
+                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
+            }
+        }
+        let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &rgba).unwrap();
+        let mut out = image([200, 150, 120]);
+        synth_mouth(&portrait, &smile, &open, &mut out, 100, 100);
+        // Right under the upper lip: the portrait's own teeth; below its own 6 px, the
+        // drawn tongue.
+        let top = px(&out, 50, 64);
+        let below = px(&out, 50, 73);
+        assert!(top[2] > 200 && top[2] > top[0], "own teeth kept: {top:?}");
+        assert!(
+            below[2] < 150 && below[0] > below[2],
+            "drawn below the own opening: {below:?}"
+        );
     }
 
     #[test]

@@ -191,7 +191,7 @@ impl ObjectImpl for PortraitAnimate {
                     .build(),
                 glib::ParamSpecBoolean::builder("mouth-interior")
                     .nick("Mouth interior")
-                    .blurb("Where the driven mouth opens wider than the source's, fill it with the driving face's own mouth interior (warped from the driving frame's inner lips, colour-matched to the portrait), or a plain dark interior when the driving pixels show no open mouth (lipsync's avatar frames, a dubbed mouth)")
+                    .blurb("Where the driven mouth opens wider than the source's, fill it with the driving face's own mouth interior (warped from the driving frame's inner lips, colour-matched to the portrait); when the driving pixels show no open mouth (lipsync's avatar frames, a dubbed mouth), with the portrait's own interior under its upper lip (teeth it shows stay there) and a drawn one below: teeth, a shaded cavity and a tongue, lit like the portrait's lips")
                     .default_value(d.mouth_interior)
                     .mutable_playing()
                     .build(),
@@ -588,8 +588,8 @@ impl BaseTransformImpl for PortraitAnimate {
             }
         } else {
             if mouth_interior {
-                // The driving face's own mouth when its pixels show one; else the plain
-                // interior.
+                // The driving face's own mouth when its pixels show one; else the
+                // portrait's own interior and a drawn one.
                 let from_driver = match (inbuf.meta::<MotionMeta>(), st.in_info.as_ref()) {
                     (Some(m), Some(info)) => driver_mouth(inbuf, info, |frame| {
                         face_paint::transfer_mouth(
@@ -607,8 +607,8 @@ impl BaseTransformImpl for PortraitAnimate {
                 match from_driver {
                     Ok(()) | Err(face_paint::NoTransfer::NotOpen) => {}
                     Err(why) => {
-                        gst::trace!(CAT, imp = self, "plain mouth interior: {why:?}");
-                        face_paint::paint_mouth(&sf.points, &st.targets, out, ow, oh);
+                        gst::trace!(CAT, imp = self, "mouth interior from the portrait: {why:?}");
+                        face_paint::synth_mouth(&frame, &sf.points, &st.targets, out, ow, oh);
                     }
                 }
             }
