@@ -94,15 +94,27 @@ impl Rig {
             open[i][1] = -0.3 * down;
         }
 
-        // Spread: the mouth 20% wider; round: 25% narrower and pushed 0.4 cm forward.
+        // Spread (/i e/): the mouth 25% wider, the lips thinner (their outer edges
+        // 30% nearer the mouth line) and the corners a little up. Round (/u o w/): 35%
+        // narrower, the lips pursed (their outer edges 30% further out, so the mouth
+        // reads as an "O" from the front) and pushed 0.5 cm forward.
         let mut spread = vec![[0.0; 3]; n];
         let mut round = vec![[0.0; 3]; n];
         for (i, p) in mesh.iter().enumerate() {
             let d = ((p[0] - centre[0]).powi(2) + (p[1] - centre[1]).powi(2)).sqrt();
             let w = lip_falloff(d, half_w);
-            spread[i][0] = 0.2 * (p[0] - centre[0]) * w;
-            round[i][0] = -0.25 * (p[0] - centre[0]) * w;
-            round[i][2] = 0.4 * w;
+            spread[i][0] = 0.25 * (p[0] - centre[0]) * w;
+            round[i][0] = -0.35 * (p[0] - centre[0]) * w;
+            round[i][2] = 0.5 * w;
+        }
+        let outer = LIPS_UPPER_OUTER.iter().chain(&LIPS_LOWER_OUTER);
+        for &i in outer.filter(|i| !CORNERS.contains(i)) {
+            let dy = (mesh[i][1] - centre[1]) * lip_x(mesh[i]);
+            spread[i][1] = -0.3 * dy;
+            round[i][1] = 0.3 * dy;
+        }
+        for i in [MOUTH_LEFT, MOUTH_RIGHT] {
+            spread[i][1] = 0.08 * width;
         }
 
         let blink = |upper: &[usize], lower: &[usize], crease: &[usize]| {
@@ -378,6 +390,42 @@ mod tests {
         let c = controls(&apply(&m, &dub)).unwrap();
         assert!((c.mouth_width - base.mouth_width).abs() < 1e-3);
         assert!(c.eye_open_ratio_left < 0.02);
+    }
+
+    #[test]
+    fn visemes_change_the_lip_shape() {
+        use landmarks::{LIPS_LOWER_OUTER, LIPS_UPPER_OUTER};
+        let m = mesh();
+        let rig = Rig::new(&m).unwrap();
+        let base = controls(&m).unwrap();
+        // Outer lip height at the middle: upper outer centre to lower outer centre.
+        let height = |p: &[Vec3]| p[LIPS_UPPER_OUTER[5]][1] - p[LIPS_LOWER_OUTER[4]][1];
+        let shape = |c: RigControls| {
+            let mut off = Vec::new();
+            rig.offsets(&c, &mut off);
+            let q = apply(&m, &off);
+            (controls(&q).unwrap().mouth_width, height(&q))
+        };
+        let (w0, h0) = (base.mouth_width, height(&m));
+        let (ws, hs) = shape(RigControls {
+            spread: 1.0,
+            ..Default::default()
+        });
+        let (wr, hr) = shape(RigControls {
+            round: 1.0,
+            ..Default::default()
+        });
+        println!(
+            "width/height: rest {w0:.3}/{h0:.2}, spread {ws:.3}/{hs:.2}, round {wr:.3}/{hr:.2}"
+        );
+        assert!(
+            ws > 1.2 * w0 && hs < 0.85 * h0,
+            "spread: wider, thinner lips"
+        );
+        assert!(
+            wr < 0.75 * w0 && hr > 1.15 * h0,
+            "round: narrower, pursed lips"
+        );
     }
 
     #[test]
