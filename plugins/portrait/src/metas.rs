@@ -90,8 +90,8 @@ pub fn implicit_keypoints(
 }
 
 /// Sets `motion` (the portrait's driving motion) from a motion meta's relative pose,
-/// expression offsets (reusing their storage) and eye openness within the driving
-/// face's own range.
+/// expression offsets (reusing their storage), eye openness and brow range of the
+/// driving face's own.
 pub fn set_driving_motion(
     motion: &mut portrait_vision::transfer::DrivingMotion,
     m: &gst_portrait_meta::Motion,
@@ -118,4 +118,5 @@ pub fn set_driving_motion(
             reference.eye_open_ratio_right,
         ),
     ];
+    motion.brow_reference = reference.brow_raise + portrait_vision::expression::BROW_REST;
 }

@@ -36,6 +36,11 @@ pub const EYE_RIGHT_UPPER: [usize; 7] = [466, 388, 387, 386, 385, 384, 398];
 pub const EYE_RIGHT_LOWER: [usize; 9] = [263, 249, 390, 373, 374, 380, 381, 382, 362];
 pub const EYE_RIGHT_CREASE: [usize; 7] = [467, 260, 259, 257, 258, 286, 414];
 
+/// The eyebrows (`FACEMESH_RIGHT_EYEBROW` / `FACEMESH_LEFT_EYEBROW`, image-left /
+/// image-right).
+pub const BROW_LEFT_ALL: [usize; 10] = [46, 53, 52, 65, 55, 70, 63, 105, 66, 107];
+pub const BROW_RIGHT_ALL: [usize; 10] = [276, 283, 282, 295, 285, 300, 293, 334, 296, 336];
+
 /// The 16 eye-contour points that MediaPipe Iris refines, in its output order: the
 /// lower lid corner to corner (0..=8), then the upper lid (9..=15); image-left eye
 /// (its crop as is) and image-right eye (its crop mirrored).

@@ -5,8 +5,8 @@
 //! frame (rotation, scale, shift, pose-free expression offsets) and is applied on top
 //! of the source's own pose, so a still neutral driver leaves the source unchanged.
 
-use crate::expression::EYE_RATIO_CLOSED;
-use crate::landmarks::{EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
+use crate::expression::{self, BROW_REST, EYE_RATIO_CLOSED};
+use crate::landmarks::{BROW_LEFT_ALL, BROW_RIGHT_ALL, EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
 use crate::pose::{self, Mat3, Similarity, Vec3};
 
 /// How far a driven eye may open beyond the portrait's own neutral opening (× its lid
@@ -24,6 +24,8 @@ pub struct SourceFace {
     pub weights: Vec<f32>,
     /// Weighted centroid of the source landmarks (model axes: x right, y up).
     pub anchor: Vec3,
+    /// Brow-to-eye distance over eye-corner distance of the neutral source.
+    pub brow_ratio: f32,
 }
 
 /// The driving motion relative to its reference frame.
@@ -44,6 +46,10 @@ pub struct DrivingMotion {
     /// its own neutral opening (1 = as on the driver's reference frame, 0 = shut), or
     /// NaN when unknown (then the lids follow `offsets` like every other landmark).
     pub eyes: [f32; 2],
+    /// The driver's brow-to-eye distance over eye-corner distance on its reference
+    /// frame: its brow offsets are scaled by the source's over this, so each face's
+    /// brows move within its own range. NaN when unknown (offsets as they are).
+    pub brow_reference: f32,
 }
 
 /// How open an eye is as a fraction of its neutral opening, from eye-open ratios (lid
@@ -67,6 +73,7 @@ impl DrivingMotion {
             reference_scale: 1.0,
             offsets: Vec::new(),
             eyes: [f32::NAN; 2],
+            brow_reference: f32::NAN,
         }
     }
 
@@ -97,12 +104,15 @@ impl SourceFace {
             .map(|p| pose::image_to_model_axes(*p))
             .collect();
         let sim = pose::fit_similarity(canonical, &observed, weights)?;
-        let pose_free = observed.iter().map(|p| sim.unapply(*p)).collect();
+        let pose_free: Vec<Vec3> = observed.iter().map(|p| sim.unapply(*p)).collect();
+        let brow_ratio =
+            expression::controls(&pose_free).map_or(f32::NAN, |c| c.brow_raise + BROW_REST);
         Some(SourceFace {
             sim,
             pose_free,
             weights: weights.to_vec(),
             anchor: pose::weighted_centroid(&observed, weights),
+            brow_ratio,
         })
     }
 
@@ -112,7 +122,17 @@ impl SourceFace {
         let r = pose::mat_mul(&motion.rotation, &self.sim.r);
         let s = self.sim.scale * motion.scale;
         let n = self.pose_free.len();
-        let offset = |i: usize| motion.offsets.get(i).copied().unwrap_or([0.0; 3]);
+        // Brow motion within each face's own range (at most ×2 either way).
+        let brow_k = (self.brow_ratio / motion.brow_reference).clamp(0.5, 2.0);
+        let brow_k = if brow_k.is_finite() { brow_k } else { 1.0 };
+        let offset = |i: usize| {
+            let o = motion.offsets.get(i).copied().unwrap_or([0.0; 3]);
+            if brow_k != 1.0 && (BROW_LEFT_ALL.contains(&i) || BROW_RIGHT_ALL.contains(&i)) {
+                o.map(|v| v * brow_k)
+            } else {
+                o
+            }
+        };
         // The pose-free point i under the expression: its offset, except on the upper
         // lids of an eye whose openness is known, which close toward the lower lid by
         // that fraction of the portrait's own gap.
@@ -294,6 +314,7 @@ mod tests {
             anchor: pose::weighted_centroid(&p, &weights),
             pose_free: p,
             weights,
+            brow_ratio: 0.3,
         }
     }
 
@@ -327,6 +348,27 @@ mod tests {
         m.eyes = [f32::NAN; 2];
         f.drive(&m, &mut out);
         assert!((gap(&out, &EYE_LEFT_CONTOUR) + 1.0).abs() < 1e-4);
+        // Brows move within each face's range: a driver whose neutral brows sit at 0.2
+        // (over eye width) raising them 1 cm raises this portrait's (0.3) 1.5 cm.
+        let brow = BROW_LEFT_ALL[0];
+        m.offsets = vec![[0.0; 3]; 468];
+        m.offsets[brow] = [0.0, 1.0, 0.0];
+        m.brow_reference = 0.2;
+        let before = {
+            let mut o = Vec::new();
+            f.drive(&DrivingMotion::neutral(), &mut o);
+            o[brow][1]
+        };
+        f.drive(&m, &mut out);
+        // (The toy's weighted centroid moves with the point by 1/468 of it.)
+        assert!(
+            ((before - out[brow][1]) - 1.5).abs() < 1e-2,
+            "{}",
+            before - out[brow][1]
+        );
+        m.brow_reference = f32::NAN;
+        f.drive(&m, &mut out);
+        assert!(((before - out[brow][1]) - 1.0).abs() < 1e-2);
         // Easing back brings the eyes to their neutral opening.
         m.eyes = [0.0, 0.0];
         m.ease_to_neutral(1.0);
