@@ -118,5 +118,12 @@ pub fn set_driving_motion(
             reference.eye_open_ratio_right,
         ),
     ];
-    motion.brow_reference = reference.brow_raise + portrait_vision::expression::BROW_REST;
+    // A reference that was measured has open eyes; an all-zero one (a meta made
+    // without it) says nothing about the brows.
+    let measured = reference.eye_open_ratio_left > 0.0 || reference.eye_open_ratio_right > 0.0;
+    motion.brow_reference = if measured {
+        reference.brow_raise + portrait_vision::expression::BROW_REST
+    } else {
+        f32::NAN
+    };
 }

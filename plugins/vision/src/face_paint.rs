@@ -14,12 +14,12 @@
 //! has a place in the other ring (the driver's, the portrait's, or the unit "mouth
 //! square" of the synthesized interior: u across, v from the upper lip down).
 
-use crate::FrameRef;
 use crate::draw::fill_polygon_rgba;
 use crate::landmarks::{
     EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
     LIPS_LOWER_OUTER, LIPS_UPPER_OUTER, MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
 };
+use crate::{FrameRef, smoothstep};
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
@@ -307,10 +307,6 @@ pub fn synth_mouth(
     let lum = 0.299 * lips[0] + 0.587 * lips[1] + 0.114 * lips[2];
     let light = (lum / 150.0).clamp(0.5, 1.3);
     let teeth = [232.0 * light, 225.0 * light, 212.0 * light];
-    let smooth = |e0: f32, e1: f32, x: f32| {
-        let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-        t * t * (3.0 - 2.0 * t)
-    };
     let mix = |a: [f32; 3], b: [f32; 3], k: f32| -> [f32; 3] {
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * k)
     };
@@ -330,22 +326,22 @@ pub fn synth_mouth(
             // Pinker than lips and a little lit at its middle.
             let hue = mix(lips, [185.0 * light, 85.0 * light, 95.0 * light], 0.5);
             let tongue = hue.map(|x| x * (0.6 + 0.2 * (1.0 - e)));
-            c = mix(c, tongue, 1.0 - smooth(0.7, 1.0, e));
+            c = mix(c, tongue, 1.0 - smoothstep(0.7, 1.0, e));
         }
-        let fade = |half: f32| 1.0 - smooth(half - 0.06, half, (u - 0.5).abs());
+        let fade = |half: f32| 1.0 - smoothstep(half - 0.06, half, (u - 0.5).abs());
         // Drawn upper teeth when the portrait shows none, shaded toward the corners.
         if gap_own == 0.0 && depth < teeth_h {
-            let k = fade(0.36) * (1.0 - smooth(0.7, 1.0, depth / teeth_h) * 0.5);
+            let k = fade(0.36) * (1.0 - smoothstep(0.7, 1.0, depth / teeth_h) * 0.5);
             // Darker toward the corners, with a faint gap between teeth.
             let g = ((u - 0.5) / 0.085 + 0.5).rem_euclid(1.0);
-            let gaps = 0.85 + 0.15 * smooth(0.0, 0.15, g) * smooth(0.0, 0.15, 1.0 - g);
+            let gaps = 0.85 + 0.15 * smoothstep(0.0, 0.15, g) * smoothstep(0.0, 0.15, 1.0 - g);
             let shade = (1.0 - 0.3 * ((u - 0.5) / 0.36).powi(2)) * gaps;
             c = mix(c, teeth.map(|x| x * shade), k);
         }
         // The lower teeth's edges, in shadow, once the mouth is wide open.
         let from_lower = gap_t - depth;
         if gap_t > 3.5 * teeth_h && from_lower < 0.4 * teeth_h {
-            let k = fade(0.24) * smooth(0.0, 0.4, from_lower / teeth_h) * 0.8;
+            let k = fade(0.24) * smoothstep(0.0, 0.4, from_lower / teeth_h) * 0.8;
             c = mix(c, teeth.map(|x| x * 0.62), k);
         }
         Some(c)

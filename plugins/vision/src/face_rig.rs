@@ -12,6 +12,7 @@
 use crate::expression::LIP_RATIO_WIDE;
 use crate::landmarks;
 use crate::pose::{self, Mat3, Vec3};
+use crate::smoothstep;
 
 /// What the rig is asked to show (all 0..1, see [`crate::speech_engine::Mouth`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -32,11 +33,6 @@ pub struct Rig {
     round: Vec<Vec3>,
     blink_left: Vec<Vec3>,
     blink_right: Vec<Vec3>,
-}
-
-fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
 }
 
 /// Fraction of a spread/round that reaches a point at distance `d` from the mouth

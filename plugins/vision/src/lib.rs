@@ -24,6 +24,12 @@ pub mod warp;
 
 pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};
 
+/// Hermite smoothstep: 0 at or below `e0`, 1 at or above `e1`, smooth in between.
+pub(crate) fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
 /// Helpers shared by the unit tests.
 #[cfg(test)]
 pub(crate) mod test_util {

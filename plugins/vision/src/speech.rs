@@ -18,6 +18,8 @@
 use std::collections::VecDeque;
 use std::f32::consts::PI;
 
+use crate::smoothstep;
+
 /// Analysis sample rate.
 pub const RATE: u32 = 16_000;
 /// Hop between two analyses: 10 ms.
@@ -529,11 +531,6 @@ impl Mouth {
         self.spread += m.spread * w;
         self.round += m.round * w;
     }
-}
-
-fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
 }
 
 /// Tuning of the hop → mouth mapping.
