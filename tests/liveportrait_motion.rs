@@ -358,10 +358,16 @@ const WARP_CH: [f32; 3] = [0.1, 0.2, 0.3];
 /// Fixture `warping_spade`: out[c] = WARP_CH[c] + mean(kp_driving) + 2·mean(kp_source)
 /// + mean(feature_3d), the same on every pixel: each input shows up separately.
 fn warping_fixture() -> Vec<u8> {
+    warping_graph(warping_nodes("out"))
+}
+
+/// The nodes of [`warping_fixture`], its image named `out` (and `md` the mean of
+/// kp_driving).
+fn warping_nodes(out: &str) -> Vec<Vec<u8>> {
     let mean = |i: &str, o: &str| {
         onnx::node_with("ReduceMean", &[i], &[o], &[onnx::attr_int("keepdims", 0)])
     };
-    let nodes = vec![
+    vec![
         onnx::constant("zeros", &[1, 3, 512, 512], &vec![0.0; 3 * 512 * 512]),
         onnx::constant("ch", &[1, 3, 1, 1], &WARP_CH),
         onnx::constant("two", &[], &[2.0]),
@@ -372,8 +378,11 @@ fn warping_fixture() -> Vec<u8> {
         onnx::node_with("Add", &["zeros", "ch"], &["a"], &[]),
         onnx::node_with("Add", &["a", "md"], &["b"], &[]),
         onnx::node_with("Add", &["b", "ms2"], &["c"], &[]),
-        onnx::node_with("Add", &["c", "mf"], &["out"], &[]),
-    ];
+        onnx::node_with("Add", &["c", "mf"], &[out], &[]),
+    ]
+}
+
+fn warping_graph(nodes: Vec<Vec<u8>>) -> Vec<u8> {
     onnx::graph_model(
         &[
             ("feature_3d", &[1, 32, 16, 64, 64]),
@@ -383,6 +392,68 @@ fn warping_fixture() -> Vec<u8> {
         &nodes,
         &[("out", &[1, 3, 512, 512])],
     )
+}
+
+/// Mean driving keypoint over which [`faulty_warping_fixture`] fails, and under minus
+/// which it stalls.
+const FAULT_AT: f32 = 50.0;
+
+/// [`warping_fixture`] that fails or stalls on demand: when mean(kp_driving) >
+/// FAULT_AT it reshapes its image to [7, -1] (3·512² is not a multiple of 7: a run
+/// error); under −FAULT_AT it multiplies two 4001² matrices (128 GFLOP: most of a second
+/// on one of these machines, never under 150 ms) whose sum, times 0, is added to the image.
+fn faulty_warping_fixture() -> Vec<u8> {
+    let cast = |i: &str, o: &str, to: i64| {
+        onnx::node_with("Cast", &[i], &[o], &[onnx::attr_int("to", to)])
+    };
+    let concat = |a: &str, b: &str, o: &str| {
+        onnx::node_with("Concat", &[a, b], &[o], &[onnx::attr_int("axis", 0)])
+    };
+    let mut nodes = warping_nodes("img");
+    nodes.extend([
+        onnx::constant("fail_at", &[], &[FAULT_AT]),
+        onnx::constant("stall_at", &[], &[-FAULT_AT]),
+        onnx::constant("one", &[1], &[1.0]),
+        onnx::constant("minus_one", &[1], &[-1.0]),
+        onnx::constant("six", &[], &[6.0]),
+        onnx::constant("n_stall", &[], &[4000.0]),
+        onnx::constant("zero", &[], &[0.0]),
+        // Failing: Reshape(img, [1 + 6·fail, -1]), summed, times 0 onto the image (a
+        // reshape straight back would be fused away by ONNX Runtime's optimiser).
+        onnx::node_with("Greater", &["md", "fail_at"], &["fail"], &[]),
+        cast("fail", "fail_f", 1),
+        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
+        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
+        concat("k", "minus_one", "shape_f"),
+        cast("shape_f", "shape", 7),
+        onnx::node_with("Reshape", &["img", "shape"], &["flat"], &[]),
+        onnx::node_with(
+            "ReduceSum",
+            &["flat"],
+            &["flat_sum"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Mul", &["flat_sum", "zero"], &["flat_zero"], &[]),
+        onnx::node_with("Add", &["img", "flat_zero"], &["img2"], &[]),
+        // Stalling: zeros of [n, n], n = 1 + 4000·stall, squared.
+        onnx::node_with("Less", &["md", "stall_at"], &["stall"], &[]),
+        cast("stall", "stall_f", 1),
+        onnx::node_with("Mul", &["stall_f", "n_stall"], &["n1500"], &[]),
+        onnx::node_with("Add", &["one", "n1500"], &["n"], &[]),
+        concat("n", "n", "nn_f"),
+        cast("nn_f", "nn", 7),
+        onnx::node_with("ConstantOfShape", &["nn"], &["big"], &[]),
+        onnx::node_with("MatMul", &["big", "big"], &["prod"], &[]),
+        onnx::node_with(
+            "ReduceSum",
+            &["prod"],
+            &["sum"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Mul", &["sum", "zero"], &["nothing"], &[]),
+        onnx::node_with("Add", &["img2", "nothing"], &["out"], &[]),
+    ]);
+    warping_graph(nodes)
 }
 
 /// Stitching delta of the fixture: 0.001·i on the 63 keypoint values, then +0.05 on x
@@ -594,4 +665,186 @@ fn portraitanimate_liveportrait_backend_needs_its_directory() {
         e.contains("appearance_feature_extractor.onnx") && e.contains("does not exist"),
         "{e}"
     );
+}
+
+/// A driving frame for portraitanimate: LivePortrait keypoints translated by `tx`
+/// (mean(kp_driving) moves by tx/3 from the reference frame's: ±300 makes the faulty
+/// fixture fail or stall, 0 renders).
+fn driving_buffer(tx: f32) -> gst::Buffer {
+    let mut buf = gst::Buffer::with_size(64 * 64 * 4).unwrap();
+    {
+        let b = buf.get_mut().unwrap();
+        b.map_writable().unwrap().as_mut_slice().fill(128);
+        let m = gst_portrait_meta::Motion {
+            keypoints: Some(gst_portrait_meta::ImplicitKeypoints {
+                t: [tx, 0.0, 0.0],
+                exp: vec![[0.0; 3]; 21],
+                scale: 1.0,
+                kp: vec![[0.0; 3]; 21],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        gst_portrait_meta::MotionMeta::add(b, m);
+    }
+    buf
+}
+
+/// Pushes a driving frame; whether the output shows the rendered face (the fixture's
+/// flat colour at the nose) rather than the portrait at rest.
+fn rendered(h: &mut gst_check::Harness, tx: f32, portrait: &common::Rgb) -> bool {
+    h.push(driving_buffer(tx)).unwrap();
+    let out = h.pull().unwrap();
+    let map = out.map_readable().unwrap();
+    let (w, _, rgb) = portrait;
+    let (x, y) = (224, 129);
+    let d: i32 = (0..3)
+        .map(|c| (i32::from(map[(y * w + x) * 4 + c]) - i32::from(rgb[(y * w + x) * 3 + c])).abs())
+        .sum();
+    // Everywhere else the frame is the portrait at rest.
+    for (x, y) in [(5, 5), (500, 500)] {
+        for c in 0..3 {
+            assert_eq!(
+                map[(y * w + x) * 4 + c],
+                rgb[(y * w + x) * 3 + c],
+                "({x}, {y})"
+            );
+        }
+    }
+    d > 12
+}
+
+/// The warnings and infos posted so far.
+fn drain(bus: &gst::Bus) -> (Vec<String>, Vec<String>) {
+    let (mut warnings, mut infos) = (Vec::new(), Vec::new());
+    while let Some(m) = bus.pop() {
+        match m.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Info(i) => infos.push(i.error().to_string()),
+            gst::MessageView::Error(e) => panic!("stream error: {}", e.error()),
+            _ => {}
+        }
+    }
+    (warnings, infos)
+}
+
+/// A failing or stalling renderer: the neutral portrait is shown, a warning says why,
+/// the model is left alone for the back-off, then tried again and the face comes back.
+#[test]
+fn portraitanimate_falls_back_to_the_neutral_portrait_on_faults_and_recovers() {
+    use gst::prelude::*;
+    common::init();
+    let dir = fixture_dir("faults");
+    onnx::write(&dir.join("warping_spade.onnx"), &faulty_warping_fixture());
+    let src = common::media("astronaut.png");
+    let portrait = common::decode_rgb(&src);
+    let mut h = gst_check::Harness::new_parse(&format!(
+        "portraitanimate backend=liveportrait liveportrait-dir={} source=\"{}\" fault-deadline=150",
+        dir.display(),
+        src.display()
+    ));
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=64,framerate=25/1");
+    let back_off = std::time::Duration::from_millis(1100);
+
+    assert!(
+        rendered(&mut h, 0.0, &portrait),
+        "a good run shows the rendered face"
+    );
+    assert!(rendered(&mut h, 0.0, &portrait));
+    // A failing run: the neutral portrait, a warning, and the next runs skipped.
+    assert!(
+        !rendered(&mut h, 300.0, &portrait),
+        "fallback: the portrait at rest"
+    );
+    let (w, _) = drain(&bus);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("neutral portrait") && w[0].contains("retrying in 1000 ms"),
+        "{w:?}"
+    );
+    assert!(
+        !rendered(&mut h, 0.0, &portrait),
+        "the breaker is open: no run"
+    );
+    assert!(
+        drain(&bus).0.is_empty(),
+        "one warning per fault, not per frame"
+    );
+    // After the back-off a good run closes it again.
+    std::thread::sleep(back_off);
+    assert!(rendered(&mut h, 0.0, &portrait), "recovered");
+    let (w, i) = drain(&bus);
+    assert!(
+        w.is_empty() && i.iter().any(|m| m.contains("recovered")),
+        "{w:?} {i:?}"
+    );
+
+    // A stalling run (over fault-deadline=150 ms): its own frame is shown, then the
+    // fallback while the breaker is open.
+    let t = std::time::Instant::now();
+    assert!(
+        rendered(&mut h, -300.0, &portrait),
+        "the stalled frame itself"
+    );
+    let stalled = t.elapsed();
+    let (w, _) = drain(&bus);
+    assert!(
+        w.len() == 1 && w[0].contains("over fault-deadline=150 ms"),
+        "{w:?} after {stalled:?}"
+    );
+    assert!(!rendered(&mut h, 0.0, &portrait));
+    std::thread::sleep(back_off);
+    assert!(rendered(&mut h, 0.0, &portrait));
+
+    // Faults in a row double the back-off.
+    assert!(!rendered(&mut h, 300.0, &portrait));
+    std::thread::sleep(back_off);
+    assert!(!rendered(&mut h, 300.0, &portrait), "still failing");
+    let (w, _) = drain(&bus);
+    assert!(
+        w.len() == 2 && w[1].contains("retrying in 2000 ms"),
+        "{w:?}"
+    );
+    std::thread::sleep(back_off);
+    assert!(
+        !rendered(&mut h, 0.0, &portrait),
+        "2 s back-off not over yet"
+    );
+    std::thread::sleep(back_off);
+    assert!(rendered(&mut h, 0.0, &portrait));
+}
+
+/// fallback=hold shows the last good face during a fault; fallback=error stops.
+#[test]
+fn portraitanimate_fallback_hold_and_error() {
+    common::init();
+    let dir = fixture_dir("faults-hold");
+    onnx::write(&dir.join("warping_spade.onnx"), &faulty_warping_fixture());
+    let src = common::media("astronaut.png");
+    let portrait = common::decode_rgb(&src);
+    let line = |fallback: &str| {
+        format!(
+            "portraitanimate backend=liveportrait liveportrait-dir={} source=\"{}\" fallback={fallback}",
+            dir.display(),
+            src.display()
+        )
+    };
+    let mut h = gst_check::Harness::new_parse(&line("hold"));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=64,framerate=25/1");
+    assert!(rendered(&mut h, 0.0, &portrait));
+    assert!(
+        rendered(&mut h, 300.0, &portrait),
+        "held: the last good face"
+    );
+    assert!(
+        rendered(&mut h, 0.0, &portrait),
+        "held while the breaker is open"
+    );
+
+    let mut h = gst_check::Harness::new_parse(&line("error"));
+    h.set_src_caps_str("video/x-raw,format=RGBA,width=64,height=64,framerate=25/1");
+    assert!(rendered(&mut h, 0.0, &portrait));
+    assert_eq!(h.push(driving_buffer(300.0)), Err(gst::FlowError::Error));
 }

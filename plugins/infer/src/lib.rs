@@ -22,6 +22,8 @@ pub use ort;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 
+pub mod stages;
+
 /// The ONNX Runtime version the project pins (PyPI `onnxruntime==1.31.1`).
 pub const ORT_VERSION: &str = "1.31.1";
 /// What a user runs to install the runtime and models.
@@ -154,14 +156,38 @@ pub struct SharedSession {
 
 impl SharedSession {
     /// Exclusive access for a run (a poisoned lock is taken over: the session itself
-    /// holds no state a panic could have left half-written).
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    /// holds no state a panic could have left half-written). The time it is held
+    /// counts as [`stages::Stage::Inference`] on a thread that times its frames.
+    pub fn lock(&self) -> RunGuard<'_> {
+        let span = stages::InferenceSpan::start();
+        RunGuard {
+            session: self.session.lock().unwrap_or_else(|e| e.into_inner()),
+            _span: span,
+        }
     }
 
     /// The model's input/output signature.
     pub fn signature(&self) -> Signature {
         Signature::of(&self.lock())
+    }
+}
+
+/// A locked session; its lifetime is timed as inference.
+pub struct RunGuard<'a> {
+    session: std::sync::MutexGuard<'a, Session>,
+    _span: stages::InferenceSpan,
+}
+
+impl std::ops::Deref for RunGuard<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl std::ops::DerefMut for RunGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.session
     }
 }
 
@@ -270,6 +296,12 @@ pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded, Infer
 }
 
 /// A GPU provider compiled in is not enough: the CUDA driver must be present too.
+/// Whether this machine has an NVIDIA GPU and driver at all (`device=auto` on a
+/// machine without one runs on the CPU as expected, not as a fallback worth a warning).
+pub fn gpu_present() -> bool {
+    gpu_usable().is_ok()
+}
+
 fn gpu_usable() -> Result<(), String> {
     let found = ["/dev/nvidiactl", "/proc/driver/nvidia/version"]
         .iter()

@@ -268,6 +268,7 @@ impl Detector {
         frame: &FrameRef,
         params: &Params,
     ) -> Result<&[Detection], InferError> {
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
         let (w, h) = (frame.width, frame.height);
         self.prepare(w, h, params);
         let (tw, th) = self.dims;

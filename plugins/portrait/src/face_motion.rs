@@ -35,6 +35,8 @@ pub struct MotionParams {
     /// Smooth the landmarks with the One-Euro filter.
     pub smoothing: bool,
     pub filter: OneEuroParams,
+    /// Run the eye refiner (when there is one); off in a degraded live pipeline.
+    pub refine_eyes: bool,
 }
 
 impl Default for MotionParams {
@@ -49,6 +51,7 @@ impl Default for MotionParams {
                 beta: 20.0,
                 d_cutoff: 1.0,
             },
+            refine_eyes: true,
         }
     }
 }
@@ -182,7 +185,9 @@ impl MotionEstimator {
             self.tracks.remove(&id);
             return Ok(None);
         }
-        if let Some(eyes) = self.eyes.as_mut() {
+        if p.refine_eyes
+            && let Some(eyes) = self.eyes.as_mut()
+        {
             eyes.refine(frame, &mut self.mesh.landmarks)?;
         }
         let track = self.tracks.entry(id).or_default();

@@ -147,6 +147,7 @@ impl EyeRefiner {
         landmarks: &mut [[f32; 3]],
     ) -> Result<(), InferError> {
         use portrait_vision::landmarks::*;
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
         if landmarks.len() < 468 {
             return Ok(());
         }
@@ -244,6 +245,7 @@ impl FaceMesh {
     /// probability, with the landmarks in `self.landmarks` (frame pixels; z scaled
     /// like x).
     pub fn run(&mut self, frame: &FrameRef, m: &Affine) -> Result<f32, InferError> {
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
         // FaceMesh takes RGB in [0, 1].
         let norm = Normalize {
             mean: [0.0; 3],

@@ -16,10 +16,12 @@ pub mod avatar;
 pub mod detector;
 pub mod face_motion;
 pub mod landmarker;
+pub mod live;
 pub mod liveportrait_onnx;
 pub mod metas;
 pub mod shared;
 pub mod speech_engine;
+pub mod telemetry;
 pub mod video;
 
 // Elements (public for their documentation and types; apps make them by name).

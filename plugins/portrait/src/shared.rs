@@ -15,7 +15,7 @@ use portrait_infer::{InferError, Loaded};
 #[enum_type(name = "GstPortraitDevice")]
 pub enum DeviceProp {
     #[enum_value(
-        name = "Auto: CUDA when usable, else CPU (with a warning saying why)",
+        name = "Auto: CUDA when usable, else CPU (a warning says why when a GPU is present but unusable)",
         nick = "auto"
     )]
     Auto = 0,
@@ -51,16 +51,35 @@ pub fn infer_error(what: &str, e: InferError) -> gst::ErrorMessage {
     gst::error_msg!(kind, ("{}: {}", what, e))
 }
 
+static CAT: std::sync::LazyLock<gst::DebugCategory> = std::sync::LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "gstportrait",
+        gst::DebugColorFlags::empty(),
+        Some("gst-portrait shared element code"),
+    )
+});
+
 /// A model loaded at an element's start: a failure becomes the element error for
-/// `what` (e.g. "motionextract: landmark model"), and a `device=auto` that fell back to
-/// the CPU posts a warning saying why.
+/// `what` (e.g. "motionextract: landmark model"). A `device=auto` that fell back to
+/// the CPU posts a warning saying why when the machine has a GPU it could not use;
+/// without any GPU, running on the CPU is what `auto` means: an INFO log line.
 pub fn load_model<T>(
     element: &impl IsA<gst::Element>,
     what: &str,
     loaded: Result<Loaded<T>, InferError>,
 ) -> Result<T, gst::ErrorMessage> {
     let loaded = loaded.map_err(|e| infer_error(what, e))?;
-    if let Some(why) = &loaded.fallback {
+    if let Some(why) = &loaded.fallback
+        && !portrait_infer::gpu_present()
+    {
+        gst::info!(
+            CAT,
+            obj = element,
+            "{}: device=auto runs on the CPU: {}",
+            what,
+            why
+        );
+    } else if let Some(why) = &loaded.fallback {
         gst::element_warning!(
             element,
             gst::ResourceError::Settings,

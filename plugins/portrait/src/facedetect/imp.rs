@@ -13,6 +13,7 @@ use gst_portrait_meta::{Face, FaceMeta};
 use portrait_vision::track::IdTracker;
 
 use crate::detector::{self, Detector, Params};
+use crate::live::{self, Admit, Live};
 use crate::shared::DeviceProp;
 use crate::video;
 
@@ -62,10 +63,20 @@ struct State {
     boxes: Vec<[f32; 4]>,
 }
 
-#[derive(Default)]
 pub struct FaceDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    live: Live,
+}
+
+impl Default for FaceDetect {
+    fn default() -> Self {
+        FaceDetect {
+            settings: Default::default(),
+            state: Default::default(),
+            live: Live::new(*CAT),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -76,10 +87,15 @@ impl ObjectSubclass for FaceDetect {
 }
 
 impl ObjectImpl for FaceDetect {
+    fn constructed(&self) {
+        self.parent_constructed();
+        Live::constructed(&*self.obj());
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Params::default();
-            vec![
+            let mut props = vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
                     .blurb("Face detector: \"retinaface\" (RetinaFace-MobileNet0.25, default), \"blazeface\" (BlazeFace 128, fast, near faces), \"blazeface-back\" (BlazeFace 256, far faces), or the path of a user-supplied ONNX file of one of these families (recognised by its input/output shapes). Built-in models are looked up in $GST_PORTRAIT_MODEL_DIR (default ~/.cache/gst-portrait/models, filled by scripts/setup.sh)")
@@ -135,7 +151,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("device", DeviceProp::Auto)
                     .nick("Device")
-                    .blurb("Where inference runs: auto (CUDA when usable, else CPU with a warning), cpu, cuda or tensorrt (an error when unusable)")
+                    .blurb("Where inference runs: auto (CUDA when usable, else the CPU: quietly on a machine without a GPU, with a warning when a GPU is there but unusable), cpu, cuda or tensorrt (an error when unusable)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -151,12 +167,17 @@ impl ObjectImpl for FaceDetect {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
-            ]
+            ];
+            props.extend(Live::properties());
+            props
         });
         PROPS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.live.set_property(pspec.name(), value) {
+            return;
+        }
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
             "model" => {
@@ -197,6 +218,9 @@ impl ObjectImpl for FaceDetect {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if let Some(v) = self.live.property(self.obj().upcast_ref(), pspec.name()) {
+            return v;
+        }
         let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
             "model" => s.model.to_value(),
@@ -243,6 +267,7 @@ impl BaseTransformImpl for FaceDetect {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.live.reset();
         let s = self
             .settings
             .lock()
@@ -302,14 +327,60 @@ impl BaseTransformImpl for FaceDetect {
                 st.faces.clear();
                 st.tracker.reset();
             }
+            self.live.flushed();
         }
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        self.live.src_event(&event);
+        self.parent_src_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if ok && direction == gst::PadDirection::Src {
+            self.live.latency_query(query);
+        }
+        ok
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.live.admit(self.obj().upcast_ref(), &inbuf) {
+            Admit::Drop => Ok(gst::FlowSuccess::Ok),
+            Admit::Process(_) => self.parent_submit_input_buffer(is_discont, inbuf),
+        }
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let r = self.detect(buf);
+        self.live.done(self.obj().upcast_ref());
+        r
+    }
+}
+
+impl FaceDetect {
+    /// Detects (or carries the last faces onto) one frame.
+    fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let tier = self.live.tier();
+
         let (params, interval, post) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            (s.params.clone(), s.interval.max(1) as u64, s.post_messages)
+            // Degraded: detect less often, motionextract tracks in between.
+            let factor = if tier >= 1 {
+                live::TIER1_INTERVAL_FACTOR
+            } else {
+                1
+            };
+            (
+                s.params.clone(),
+                (s.interval.max(1) * factor) as u64,
+                s.post_messages,
+            )
         };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -376,9 +447,7 @@ impl BaseTransformImpl for FaceDetect {
         }
         Ok(gst::FlowSuccess::Ok)
     }
-}
 
-impl FaceDetect {
     fn faces_message(&self, buf: &gst::BufferRef, faces: &[Face]) -> gst::Message {
         let segment = self.obj().segment();
         let seg = segment.downcast_ref::<gst::ClockTime>();

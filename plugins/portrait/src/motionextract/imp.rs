@@ -15,6 +15,7 @@ use gst_portrait_meta::{Face, FaceMeta, MotionMeta};
 
 use crate::face_motion::{self, MotionEstimator, MotionParams};
 use crate::landmarker::{self, EyeRefiner, FaceMesh};
+use crate::live::{self, Admit, Live};
 use crate::liveportrait_onnx::MotionExtractor;
 use crate::shared::{self, DeviceProp};
 use crate::video;
@@ -60,11 +61,22 @@ struct State {
     faces: Vec<Face>,
 }
 
-#[derive(Default)]
 pub struct MotionExtract {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     reset_reference: AtomicBool,
+    live: Live,
+}
+
+impl Default for MotionExtract {
+    fn default() -> Self {
+        MotionExtract {
+            settings: Default::default(),
+            state: Default::default(),
+            reset_reference: Default::default(),
+            live: Live::new(*CAT),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -75,10 +87,15 @@ impl ObjectSubclass for MotionExtract {
 }
 
 impl ObjectImpl for MotionExtract {
+    fn constructed(&self) {
+        self.parent_constructed();
+        Live::constructed(&*self.obj());
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
-            vec![
+            let mut props = vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Landmark model")
                     .blurb("Dense landmark model: \"facemesh\" (MediaPipe FaceMesh 468, built in; $GST_PORTRAIT_MODEL_DIR/face_landmark.onnx, fetched by scripts/setup.sh) or the path of an ONNX file with the same signature ([1,3,192,192] RGB in [0,1] → 1404 landmark values + 1 presence logit)")
@@ -92,7 +109,7 @@ impl ObjectImpl for MotionExtract {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("device", d.device)
                     .nick("Device")
-                    .blurb("Where inference runs: auto (CUDA when usable, else CPU with a warning), cpu, cuda or tensorrt (an error when unusable)")
+                    .blurb("Where inference runs: auto (CUDA when usable, else the CPU: quietly on a machine without a GPU, with a warning when a GPU is there but unusable), cpu, cuda or tensorrt (an error when unusable)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
@@ -150,7 +167,9 @@ impl ObjectImpl for MotionExtract {
                     .default_value(d.post_messages)
                     .mutable_playing()
                     .build(),
-            ]
+            ];
+            props.extend(Live::properties());
+            props
         });
         PROPS.as_ref()
     }
@@ -174,6 +193,9 @@ impl ObjectImpl for MotionExtract {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.live.set_property(pspec.name(), value) {
+            return;
+        }
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
             "model" => {
@@ -212,6 +234,9 @@ impl ObjectImpl for MotionExtract {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if let Some(v) = self.live.property(self.obj().upcast_ref(), pspec.name()) {
+            return v;
+        }
         let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
             "model" => s.model.to_value(),
@@ -259,6 +284,7 @@ impl BaseTransformImpl for MotionExtract {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.live.reset();
         let s = self
             .settings
             .lock()
@@ -336,14 +362,50 @@ impl BaseTransformImpl for MotionExtract {
             // After a seek, smoothing and tracking restart (the reference is kept).
             st.estimator.restart();
         }
+        if let gst::EventView::FlushStop(_) = event.view() {
+            self.live.flushed();
+        }
         self.parent_sink_event(event)
+    }
+    fn src_event(&self, event: gst::Event) -> bool {
+        self.live.src_event(&event);
+        self.parent_src_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if ok && direction == gst::PadDirection::Src {
+            self.live.latency_query(query);
+        }
+        ok
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.live.admit(self.obj().upcast_ref(), &inbuf) {
+            Admit::Drop => Ok(gst::FlowSuccess::Ok),
+            Admit::Process(_) => self.parent_submit_input_buffer(is_discont, inbuf),
+        }
     }
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (params, post_messages) = {
+        let r = self.extract(buf);
+        self.live.done(self.obj().upcast_ref());
+        r
+    }
+}
+
+impl MotionExtract {
+    /// The motion of each face of one frame.
+    fn extract(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (mut params, post_messages) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             (s.params, s.post_messages)
         };
+        params.refine_eyes = self.live.tier() < live::TIER_NO_EYES;
         let reset = self.reset_reference.swap(false, Ordering::SeqCst);
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;

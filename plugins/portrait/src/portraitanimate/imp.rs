@@ -6,6 +6,7 @@
 //! [`crate::liveportrait_onnx`].
 
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -18,10 +19,12 @@ use portrait_vision::resample::Affine;
 use portrait_vision::transfer::DrivingMotion;
 use portrait_vision::warp::MeshWarp;
 
-use super::Backend;
 use super::portrait::{self, OutputSize, Source, output_size};
+use super::{Backend, Fallback};
+use crate::live::{Admit, Live};
 use crate::liveportrait_onnx::{self, KeypointParams, MOTION_INPUT_LEN};
 use crate::shared::{self, DeviceProp};
+use crate::telemetry::Breaker;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -35,6 +38,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Frames the last pose is held when the driving face is lost, then the ease rate.
 const DEFAULT_HOLD_FRAMES: u32 = 10;
 const EASE_PER_FRAME: f32 = 0.15;
+const DEFAULT_FAULT_DEADLINE_MS: u32 = 1000;
+/// Circuit breaker back-off after a fault: the first, and the most.
+const BACK_OFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -47,6 +53,8 @@ struct Settings {
     height: u32,
     backend: Backend,
     liveportrait_dir: Option<String>,
+    fallback: Fallback,
+    fault_deadline: u32,
 }
 
 impl Default for Settings {
@@ -61,6 +69,8 @@ impl Default for Settings {
             height: 0,
             backend: Backend::Mesh,
             liveportrait_dir: None,
+            fallback: Fallback::Neutral,
+            fault_deadline: DEFAULT_FAULT_DEADLINE_MS,
         }
     }
 }
@@ -83,6 +93,10 @@ struct Lp {
     /// The first driving keypoints seen: the driving reference.
     reference: Option<KeypointParams>,
     warned: bool,
+    /// Faults of the model runs (failures, stalls past the deadline).
+    breaker: Breaker,
+    /// `renderer.image` holds a good render (what `fallback=hold` shows).
+    rendered: bool,
 }
 
 struct State {
@@ -96,10 +110,23 @@ struct State {
     in_info: Option<gst_video::VideoInfo>,
 }
 
-#[derive(Default)]
 pub struct PortraitAnimate {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    live: Live,
+    /// The breaker's clock.
+    epoch: Instant,
+}
+
+impl Default for PortraitAnimate {
+    fn default() -> Self {
+        PortraitAnimate {
+            settings: Default::default(),
+            state: Default::default(),
+            live: Live::new(*CAT),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 #[glib::object_subclass]
@@ -137,10 +164,15 @@ fn current_for(src: Source, size: OutputSize) -> Current {
 }
 
 impl ObjectImpl for PortraitAnimate {
+    fn constructed(&self) {
+        self.parent_constructed();
+        Live::constructed(&*self.obj());
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let d = Settings::default();
-            vec![
+            let mut props = vec![
                 glib::ParamSpecString::builder("source")
                     .nick("Source portrait")
                     .blurb("Image or video file of the portrait to animate (any format GStreamer decodes). An image is one still picture, its first (a file with several PNG streams in it is not a video); a video (up to 300 frames, decoded into memory, frames marked corrupted left out) plays in a loop, one source frame per output frame, and its first frame must show the face. The face is found with the project's own models when the element starts, and its landmarks are cached on disk (keyed by the file's hash) so a restart is quick. Changing it while PLAYING prepares the new portrait in the background and keeps rendering the old one meanwhile; the new one is scaled to the output size")
@@ -195,12 +227,29 @@ impl ObjectImpl for PortraitAnimate {
                     .default_value(d.mouth_interior)
                     .mutable_playing()
                     .build(),
-            ]
+                glib::ParamSpecEnum::builder_with_default("fallback", d.fallback)
+                    .nick("Fallback")
+                    .blurb("What is shown while a model run fails or stalls past fault-deadline (a warning is posted and the run is retried after a back-off of 1 s, doubling up to 30 s, the pipeline stays PLAYING), and when the driving face stays lost past hold-frames. neutral: the portrait at rest; the lost driver eases back to it. hold: the last good face; the lost driver's last pose stays. error: a failed run is a stream error (a lost driver eases back as with neutral)")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("fault-deadline")
+                    .nick("Fault deadline")
+                    .blurb("A model run taking longer than this many milliseconds counts as a fault (its frame is still shown; the next runs wait out the back-off). 0: no deadline")
+                    .maximum(600_000)
+                    .default_value(d.fault_deadline)
+                    .mutable_playing()
+                    .build(),
+            ];
+            props.extend(Live::properties());
+            props
         });
         PROPS.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if self.live.set_property(pspec.name(), value) {
+            return;
+        }
         match pspec.name() {
             "source" => {
                 let path = value
@@ -262,6 +311,8 @@ impl ObjectImpl for PortraitAnimate {
                             .filter(|p| !p.is_empty())
                     }
                     "height" => s.height = value.get().unwrap_or(s.height),
+                    "fallback" => s.fallback = value.get().unwrap_or(s.fallback),
+                    "fault-deadline" => s.fault_deadline = value.get().unwrap_or(s.fault_deadline),
                     other => gst::warning!(CAT, imp = self, "unknown property {other}"),
                 }
             }
@@ -269,6 +320,9 @@ impl ObjectImpl for PortraitAnimate {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if let Some(v) = self.live.property(self.obj().upcast_ref(), pspec.name()) {
+            return v;
+        }
         let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
             "source" => s.source.to_value(),
@@ -280,6 +334,8 @@ impl ObjectImpl for PortraitAnimate {
             "backend" => s.backend.to_value(),
             "liveportrait-dir" => s.liveportrait_dir.to_value(),
             "height" => s.height.to_value(),
+            "fallback" => s.fallback.to_value(),
+            "fault-deadline" => s.fault_deadline.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -333,6 +389,7 @@ impl BaseTransformImpl for PortraitAnimate {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        self.live.reset();
         let s = self
             .settings
             .lock()
@@ -437,6 +494,37 @@ impl BaseTransformImpl for PortraitAnimate {
         }
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        self.live.src_event(&event);
+        self.parent_src_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let ok = BaseTransformImplExt::parent_query(self, direction, query);
+        if ok && direction == gst::PadDirection::Src {
+            self.live.latency_query(query);
+        }
+        ok
+    }
+
+    fn submit_input_buffer(
+        &self,
+        is_discont: bool,
+        inbuf: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.live.admit(self.obj().upcast_ref(), &inbuf) {
+            Admit::Drop => Ok(gst::FlowSuccess::Ok),
+            Admit::Process(_) => self.parent_submit_input_buffer(is_discont, inbuf),
+        }
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view() {
+            self.live.flushed();
+        }
+        self.parent_sink_event(event)
+    }
+
     fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
         gst_video::VideoInfo::from_caps(caps).ok().map(|i| i.size())
     }
@@ -460,9 +548,28 @@ impl BaseTransformImpl for PortraitAnimate {
         inbuf: &gst::Buffer,
         outbuf: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (threads, hold_frames, mouth_interior) = {
+        let r = self.render(inbuf, outbuf);
+        self.live.done(self.obj().upcast_ref());
+        r
+    }
+}
+
+impl PortraitAnimate {
+    /// Renders one output frame.
+    fn render(
+        &self,
+        inbuf: &gst::Buffer,
+        outbuf: &mut gst::BufferRef,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (threads, hold_frames, mouth_interior, fallback, deadline) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            (s.threads, s.hold_frames, s.mouth_interior)
+            (
+                s.threads,
+                s.hold_frames,
+                s.mouth_interior,
+                s.fallback,
+                Duration::from_millis(s.fault_deadline.into()),
+            )
         };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -514,7 +621,7 @@ impl BaseTransformImpl for PortraitAnimate {
             }
             None => {
                 st.lost_frames += 1;
-                if st.lost_frames > hold_frames {
+                if st.lost_frames > hold_frames && fallback != Fallback::Hold {
                     st.motion.ease_to_neutral(EASE_PER_FRAME);
                 }
             }
@@ -550,6 +657,7 @@ impl BaseTransformImpl for PortraitAnimate {
         } else {
             threads as usize
         };
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Render);
         st.current.warps[idx].warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
         if let Some(lp) = st.lp.as_mut() {
             let driving = inbuf
@@ -558,23 +666,64 @@ impl BaseTransformImpl for PortraitAnimate {
             match driving {
                 Some(d) => {
                     let reference = *lp.reference.get_or_insert(d);
-                    lp.renderer.render(&d, &reference).map_err(|e| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Failed,
-                            ("portraitanimate: {}", e)
+                    let now = self.epoch.elapsed();
+                    // A run while the breaker is open is skipped: the fallback shows.
+                    let good = if lp.breaker.allows(now) {
+                        let t = Instant::now();
+                        let r = lp.renderer.render(&d, &reference);
+                        let took = t.elapsed();
+                        match r {
+                            Err(e) if fallback == Fallback::Error => {
+                                gst::element_imp_error!(
+                                    self,
+                                    gst::StreamError::Failed,
+                                    ("portraitanimate: {}", e)
+                                );
+                                return Err(gst::FlowError::Error);
+                            }
+                            Err(e) => {
+                                self.fault(lp, now, fallback, &e.to_string());
+                                false
+                            }
+                            Ok(_) if !deadline.is_zero() && took > deadline => {
+                                let why = format!(
+                                    "the rendering took {} ms, over fault-deadline={} ms",
+                                    took.as_millis(),
+                                    deadline.as_millis()
+                                );
+                                self.fault(lp, now, fallback, &why);
+                                // The frame itself was rendered: show it.
+                                lp.rendered = true;
+                                true
+                            }
+                            Ok(_) => {
+                                if lp.breaker.success() {
+                                    gst::element_imp_info!(
+                                        self,
+                                        gst::CoreError::Failed,
+                                        ("portraitanimate: rendering recovered")
+                                    );
+                                }
+                                lp.rendered = true;
+                                true
+                            }
+                        }
+                    } else {
+                        false
+                    };
+                    // Neutral: the mesh pass already laid down the portrait at rest.
+                    if good || (fallback == Fallback::Hold && lp.rendered) {
+                        portrait_infer::stages::enter(portrait_infer::stages::Stage::Render);
+                        crate::liveportrait_onnx::paste_back(
+                            out,
+                            size.frame,
+                            size.render,
+                            (src.width, src.height),
+                            &lp.crop,
+                            &lp.renderer.image,
+                            12.0,
                         );
-                        gst::FlowError::Error
-                    })?;
-                    crate::liveportrait_onnx::paste_back(
-                        out,
-                        size.frame,
-                        size.render,
-                        (src.width, src.height),
-                        &lp.crop,
-                        &lp.renderer.image,
-                        12.0,
-                    );
+                    }
                 }
                 None if !lp.warned && inbuf.meta::<MotionMeta>().is_some() => {
                     lp.warned = true;
@@ -616,9 +765,27 @@ impl BaseTransformImpl for PortraitAnimate {
         }
         Ok(gst::FlowSuccess::Ok)
     }
-}
 
-impl PortraitAnimate {
+    /// A model run failed or stalled: warn, and open the breaker.
+    fn fault(&self, lp: &mut Lp, now: Duration, fallback: Fallback, why: &str) {
+        let back_off = lp.breaker.fault(now);
+        let shown = match fallback {
+            Fallback::Hold if lp.rendered => "the last good face",
+            _ => "the neutral portrait",
+        };
+        gst::element_imp_warning!(
+            self,
+            gst::StreamError::Failed,
+            (
+                "portraitanimate: {}; showing {} and retrying in {} ms (fault {} in a row)",
+                why,
+                shown,
+                back_off.as_millis(),
+                lp.breaker.faults()
+            )
+        );
+    }
+
     /// Loads the LivePortrait files and prepares the source face: its 256² crop (2.3×
     /// the landmarks' extent, centred an eighth of the crop above them, levelled on
     /// the eyes, as LivePortrait crops) → appearance features and keypoints.
@@ -654,6 +821,8 @@ impl PortraitAnimate {
             crop,
             reference: None,
             warned: false,
+            breaker: Breaker::new(BACK_OFF.0, BACK_OFF.1),
+            rendered: false,
         })
     }
 }

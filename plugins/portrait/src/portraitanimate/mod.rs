@@ -22,7 +22,16 @@
 //! video's frame rate.
 //!
 //! Properties: `source`, `backend`, `liveportrait-dir`, `width`, `height`, `hold-frames`,
-//! `mouth-interior`, `device`, `threads`.
+//! `mouth-interior`, `fallback`, `fault-deadline`, `device`, `threads`, and the live ones
+//! every video element has (`qos`, `degradation`, `stats-interval`, `stats`: see
+//! [`crate::live`]).
+//!
+//! Faults: with `fallback=neutral` (default) or `hold`, a model run that fails or takes
+//! longer than `fault-deadline` posts a warning and opens a circuit breaker: the
+//! neutral portrait (or the last good face) is shown without trying the model for a
+//! back-off of 1 s, doubling with each fault in a row up to 30 s; the first good run
+//! after it posts an info message. The pipeline stays PLAYING. A new `source` that
+//! cannot be prepared is rejected with a warning and the current one kept.
 //!
 //! ## Example launch line
 //!
@@ -53,6 +62,25 @@ pub enum Backend {
         nick = "liveportrait"
     )]
     LivePortrait = 1,
+}
+
+/// What is shown when the driving motion cannot be rendered (`fallback` property).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstPortraitAnimateFallback")]
+pub enum Fallback {
+    #[enum_value(
+        name = "Neutral: the portrait at rest while the fault lasts; a lost driver eases back to it",
+        nick = "neutral"
+    )]
+    Neutral = 0,
+    #[enum_value(
+        name = "Hold: the last good frame's face while the fault lasts; a lost driver's last pose is held",
+        nick = "hold"
+    )]
+    Hold = 1,
+    #[enum_value(name = "Error: a failed model run ends the stream", nick = "error")]
+    Error = 2,
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
