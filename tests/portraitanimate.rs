@@ -553,3 +553,86 @@ fn driver_shift_appears_in_the_output() {
         );
     }
 }
+
+/// fallback=hold: a driver lost for good keeps its last pose instead of easing back;
+/// a new source that is not a picture, set while playing, is rejected with a warning
+/// and the current portrait keeps rendering every frame.
+#[test]
+fn fallback_hold_keeps_the_last_pose_and_a_broken_new_source_is_rejected() {
+    init();
+    let broken =
+        std::env::temp_dir().join(format!("gst-portrait-broken-{}.png", std::process::id()));
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n not really a picture").unwrap();
+    let line = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! facedetect device=cpu ! motionextract device=cpu ! portraitanimate name=pa fallback=hold source=\"{}\" ! fakesink name=sink",
+        media("face_noface.mov").display(),
+        media("astronaut.png").display()
+    );
+    let pipeline = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let pa = pipeline.by_name("pa").unwrap();
+    let frames: Arc<Mutex<Vec<Vec<u8>>>> = Default::default();
+    let f = frames.clone();
+    let b = broken.clone();
+    pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let mut f = f.lock().unwrap();
+            f.push(
+                info.buffer()
+                    .map(|b| b.map_readable().unwrap().to_vec())
+                    .unwrap_or_default(),
+            );
+            if f.len() == 20 {
+                pa.set_property("source", b.to_str().unwrap());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut warnings = vec![];
+    for msg in pipeline
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(300))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(..) => break,
+            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let _ = std::fs::remove_file(&broken);
+    let frames = frames.lock().unwrap();
+    assert_eq!(frames.len(), 169, "every driving frame rendered");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("new source rejected, keeping the current one")),
+        "{warnings:?}"
+    );
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    let p = |i: usize| psnr_rgb(&frames[i], &src);
+    println!(
+        "PSNR to source: frame 19 {:.1}, 71 {:.1}, 168 {:.1}",
+        p(19),
+        p(71),
+        p(168)
+    );
+    // Still the astronaut after the rejected switch, and the last pose held to the end
+    // (neutral would ease back to ≥ 35 dB, see lost_driver_eases_back_to_the_source).
+    assert!(p(30) > 14.0, "the current portrait kept: {}", p(30));
+    assert!(
+        (p(168) - p(71)).abs() < 1.0,
+        "held: {} vs {}",
+        p(168),
+        p(71)
+    );
+    assert!(p(168) < 35.0, "not eased back: {}", p(168));
+}

@@ -274,8 +274,8 @@ pub fn missing_between(prev: u64, cur: u64, half_rate: bool) -> u32 {
     }
     let (a, b) = (prev + 1, cur - 1);
     let n = if half_rate {
-        // Even numbers in a..=b.
-        b / 2 - a.div_ceil(2) + 1
+        // Even numbers in a..=b (none when a = b is odd).
+        (b / 2 + 1).saturating_sub(a.div_ceil(2))
     } else {
         b - a + 1
     };
@@ -433,6 +433,9 @@ mod tests {
         assert_eq!(missing_between(4, 8, true), 1);
         assert_eq!(missing_between(3, 8, true), 2);
         assert_eq!(missing_between(4, 6, true), 0);
+        assert_eq!(missing_between(5, 7, true), 1);
+        assert_eq!(missing_between(3, 5, true), 1);
+        assert_eq!(missing_between(0, 1_000_001, true), 500_000);
         assert!(half_rate_skips(7) && !half_rate_skips(8));
     }
 

@@ -19,6 +19,8 @@
 //! Properties: `model`, `liveportrait-model`, `refine-eyes`, `presence-threshold`,
 //! `smoothing`, `min-cutoff`, `beta`, `reset-reference` (also an action signal), `device`,
 //! `threads`, `post-messages`.
+//! The live ones every video element has: `qos`, `degradation`, `stats-interval`, `stats`
+//! (see [`crate::live`]); degradation tier 2 and up skips the eye refinement.
 //!
 //! ## Example launch line
 //!

@@ -7,10 +7,10 @@
 //! `portrait-stats` messages).
 //!
 //! ```shell
-//! source scripts/env.sh
-//! cargo run --release --example livestats -- --seconds 60 \
-//!     --set 30:facedetect0.max-faces=1 \
-//!     'videotestsrc is-live=true ! video/x-raw,width=640,height=480,framerate=25/1 ! facedetect ! motionextract ! portraitanimate source=face.png ! fakesink name=sink sync=true'
+//! source scripts/env.sh   # the models and runtime
+//! cargo run --release --example livestats -- --seconds 60 --set 30:fd.max-faces=1 \
+//!     'v4l2src ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! facedetect name=fd \
+//!      ! motionextract ! portraitanimate source=face.png ! queue ! fakesink name=sink sync=true'
 //! ```
 //!
 //! `--set T:ELEMENT.PROPERTY=VALUE` changes a property T seconds in (e.g. to take a load
@@ -22,7 +22,12 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-const ELEMENTS: [&str; 3] = ["facedetect", "motionextract", "portraitanimate"];
+const ELEMENTS: [&str; 4] = [
+    "facedetect",
+    "portraitfacedetect",
+    "motionextract",
+    "portraitanimate",
+];
 
 struct Args {
     seconds: u64,
@@ -94,6 +99,8 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     gst::init().map_err(|e| e.to_string())?;
+    // This build's elements, whatever plugin the registry holds.
+    gstportrait::plugin_register_static().map_err(|e| e.to_string())?;
     let pipeline = gst::parse::launch(&args.line)
         .map_err(|e| format!("bad launch line: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -108,12 +115,6 @@ fn run(args: Args) -> Result<(), String> {
         })
         .collect();
     for e in &ours {
-        if e.find_property("stats-interval").is_none() {
-            return Err(format!(
-                "{} has no stats-interval: an older gst-portrait plugin is installed",
-                e.name()
-            ));
-        }
         e.set_property("stats-interval", 1000u32);
     }
     // Lateness of each frame reaching the sink, in ms.
@@ -161,6 +162,11 @@ fn run(args: Args) -> Result<(), String> {
                     break 'run;
                 }
                 gst::MessageView::Warning(w) => eprintln!("\nwarning: {}", w.error()),
+                // Elements report a changed latency; the application applies it (as
+                // gst-launch-1.0 does).
+                gst::MessageView::Latency(_) => {
+                    let _ = pipeline.recalculate_latency();
+                }
                 gst::MessageView::Element(m) => {
                     let (Some(s), Some(src)) = (m.structure(), m.src()) else {
                         continue;
