@@ -25,6 +25,16 @@ type Timed = (Vec<u8>, Instant);
 /// Output RGBA frames of a pipeline ending in `fakesink name=sink`, with the wall-clock
 /// arrival time of each.
 fn rgba_frames(line: &str, on_buffer: impl Fn(usize) + Send + Sync + 'static) -> Vec<Timed> {
+    frames_and_warnings(line, move |n, _| on_buffer(n)).0
+}
+
+/// [`rgba_frames`] and the warnings posted; `on_buffer` gets the frame count and the
+/// element named `pa` (to change its properties from the streaming thread, as an app
+/// reacting to a buffer would).
+fn frames_and_warnings(
+    line: &str,
+    on_buffer: impl Fn(usize, Option<&gst::Element>) + Send + Sync + 'static,
+) -> (Vec<Timed>, Vec<String>) {
     init();
     let pipeline = gst::parse::launch(line)
         .unwrap()
@@ -32,6 +42,7 @@ fn rgba_frames(line: &str, on_buffer: impl Fn(usize) + Send + Sync + 'static) ->
         .unwrap();
     let out: Arc<Mutex<Vec<Timed>>> = Default::default();
     let o = out.clone();
+    let pa = pipeline.by_name("pa");
     pipeline
         .by_name("sink")
         .unwrap()
@@ -41,11 +52,12 @@ fn rgba_frames(line: &str, on_buffer: impl Fn(usize) + Send + Sync + 'static) ->
             if let Some(b) = info.buffer() {
                 let mut o = o.lock().unwrap();
                 o.push((b.map_readable().unwrap().to_vec(), Instant::now()));
-                on_buffer(o.len());
+                on_buffer(o.len(), pa.as_ref());
             }
             gst::PadProbeReturn::Ok
         });
     pipeline.set_state(gst::State::Playing).unwrap();
+    let mut warnings = vec![];
     for msg in pipeline
         .bus()
         .unwrap()
@@ -54,11 +66,13 @@ fn rgba_frames(line: &str, on_buffer: impl Fn(usize) + Send + Sync + 'static) ->
         match msg.view() {
             gst::MessageView::Eos(..) => break,
             gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
             _ => {}
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    std::mem::take(&mut *out.lock().unwrap())
+    let frames = std::mem::take(&mut *out.lock().unwrap());
+    (frames, warnings)
 }
 
 fn psnr_rgb(rgba: &[u8], rgb: &[u8]) -> f64 {
@@ -253,53 +267,13 @@ fn lost_driver_eases_back_to_the_source() {
 #[test]
 fn switching_source_while_playing_keeps_rendering() {
     let line = animate_line("WolfgangLanger_Pexels.mp4", "", "astronaut.png");
-    let pa: Arc<Mutex<Option<gst::Element>>> = Default::default();
-    init();
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    *pa.lock().unwrap() = pipeline.by_name("pa");
-    let times: Arc<Mutex<Vec<Timed>>> = Default::default();
-    let (t, p2) = (times.clone(), pa.clone());
     let hopper = media("hopper.png");
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let mut t = t.lock().unwrap();
-            let data = info
-                .buffer()
-                .map(|b| b.map_readable().unwrap().to_vec())
-                .unwrap_or_default();
-            t.push((data, Instant::now()));
-            if t.len() == 100 {
-                // (frame index 99)
-                // Set from the streaming thread, as an app reacting to a buffer would.
-                if let Some(e) = p2.lock().unwrap().as_ref() {
-                    e.set_property("source", hopper.to_str().unwrap());
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut warnings = vec![];
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(300))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            _ => {}
+    let (t, warnings) = frames_and_warnings(&line, move |n, pa| {
+        if let (100, Some(pa)) = (n, pa) {
+            // (frame index 99)
+            pa.set_property("source", hopper.to_str().unwrap());
         }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    let t = times.lock().unwrap();
+    });
     assert_eq!(t.len(), 472, "every driving frame rendered");
     assert!(
         warnings.iter().all(|w| !w.contains("portraitanimate")),
@@ -568,48 +542,13 @@ fn fallback_hold_keeps_the_last_pose_and_a_broken_new_source_is_rejected() {
         media("face_noface.mov").display(),
         media("astronaut.png").display()
     );
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let pa = pipeline.by_name("pa").unwrap();
-    let frames: Arc<Mutex<Vec<Vec<u8>>>> = Default::default();
-    let f = frames.clone();
     let b = broken.clone();
-    pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap()
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            let mut f = f.lock().unwrap();
-            f.push(
-                info.buffer()
-                    .map(|b| b.map_readable().unwrap().to_vec())
-                    .unwrap_or_default(),
-            );
-            if f.len() == 20 {
-                pa.set_property("source", b.to_str().unwrap());
-            }
-            gst::PadProbeReturn::Ok
-        });
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut warnings = vec![];
-    for msg in pipeline
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(300))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(..) => break,
-            gst::MessageView::Error(e) => panic!("{}: {:?}", e.error(), e.debug()),
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            _ => {}
+    let (frames, warnings) = frames_and_warnings(&line, move |n, pa| {
+        if let (20, Some(pa)) = (n, pa) {
+            pa.set_property("source", b.to_str().unwrap());
         }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    });
     let _ = std::fs::remove_file(&broken);
-    let frames = frames.lock().unwrap();
     assert_eq!(frames.len(), 169, "every driving frame rendered");
     assert!(
         warnings
@@ -618,7 +557,7 @@ fn fallback_hold_keeps_the_last_pose_and_a_broken_new_source_is_rejected() {
         "{warnings:?}"
     );
     let (_, _, src) = decode_rgb(&media("astronaut.png"));
-    let p = |i: usize| psnr_rgb(&frames[i], &src);
+    let p = |i: usize| psnr_rgb(&frames[i].0, &src);
     println!(
         "PSNR to source: frame 19 {:.1}, 71 {:.1}, 168 {:.1}",
         p(19),

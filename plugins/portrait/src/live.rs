@@ -147,6 +147,45 @@ impl Default for State {
     }
 }
 
+/// The `BaseTransformImpl` methods of a video element with a `live: Live` field: QoS
+/// events and latency queries go through it, and each input buffer is admitted or
+/// dropped before the base class sees it.
+#[macro_export]
+macro_rules! live_transform_methods {
+    () => {
+        fn src_event(&self, event: gst::Event) -> bool {
+            self.live.src_event(&event);
+            gst_base::subclass::prelude::BaseTransformImplExt::parent_src_event(self, event)
+        }
+
+        fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+            let ok = gst_base::subclass::prelude::BaseTransformImplExt::parent_query(
+                self, direction, query,
+            );
+            if ok && direction == gst::PadDirection::Src {
+                self.live.latency_query(query);
+            }
+            ok
+        }
+
+        fn submit_input_buffer(
+            &self,
+            is_discont: bool,
+            inbuf: gst::Buffer,
+        ) -> Result<gst::FlowSuccess, gst::FlowError> {
+            use gst::prelude::Cast;
+            match self.live.admit(self.obj().upcast_ref(), &inbuf) {
+                $crate::live::Admit::Drop => Ok(gst::FlowSuccess::Ok),
+                $crate::live::Admit::Process(_) => {
+                    gst_base::subclass::prelude::BaseTransformImplExt::parent_submit_input_buffer(
+                        self, is_discont, inbuf,
+                    )
+                }
+            }
+        }
+    };
+}
+
 /// Whether a frame is worked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {

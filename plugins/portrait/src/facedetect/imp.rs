@@ -13,7 +13,7 @@ use gst_portrait_meta::{Face, FaceMeta};
 use portrait_vision::track::IdTracker;
 
 use crate::detector::{self, Detector, Params};
-use crate::live::{self, Admit, Live};
+use crate::live::{self, Live};
 use crate::shared::DeviceProp;
 use crate::video;
 
@@ -332,29 +332,7 @@ impl BaseTransformImpl for FaceDetect {
         self.parent_sink_event(event)
     }
 
-    fn src_event(&self, event: gst::Event) -> bool {
-        self.live.src_event(&event);
-        self.parent_src_event(event)
-    }
-
-    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let ok = BaseTransformImplExt::parent_query(self, direction, query);
-        if ok && direction == gst::PadDirection::Src {
-            self.live.latency_query(query);
-        }
-        ok
-    }
-
-    fn submit_input_buffer(
-        &self,
-        is_discont: bool,
-        inbuf: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.live.admit(self.obj().upcast_ref(), &inbuf) {
-            Admit::Drop => Ok(gst::FlowSuccess::Ok),
-            Admit::Process(_) => self.parent_submit_input_buffer(is_discont, inbuf),
-        }
-    }
+    crate::live_transform_methods!();
 
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let r = self.detect(buf);

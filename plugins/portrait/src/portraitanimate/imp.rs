@@ -21,7 +21,7 @@ use portrait_vision::warp::MeshWarp;
 
 use super::portrait::{self, OutputSize, Source, output_size};
 use super::{Backend, Fallback};
-use crate::live::{Admit, Live};
+use crate::live::Live;
 use crate::liveportrait_onnx::{self, KeypointParams, MOTION_INPUT_LEN};
 use crate::shared::{self, DeviceProp};
 use crate::telemetry::Breaker;
@@ -494,29 +494,7 @@ impl BaseTransformImpl for PortraitAnimate {
         }
     }
 
-    fn src_event(&self, event: gst::Event) -> bool {
-        self.live.src_event(&event);
-        self.parent_src_event(event)
-    }
-
-    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
-        let ok = BaseTransformImplExt::parent_query(self, direction, query);
-        if ok && direction == gst::PadDirection::Src {
-            self.live.latency_query(query);
-        }
-        ok
-    }
-
-    fn submit_input_buffer(
-        &self,
-        is_discont: bool,
-        inbuf: gst::Buffer,
-    ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.live.admit(self.obj().upcast_ref(), &inbuf) {
-            Admit::Drop => Ok(gst::FlowSuccess::Ok),
-            Admit::Process(_) => self.parent_submit_input_buffer(is_discont, inbuf),
-        }
-    }
+    crate::live_transform_methods!();
 
     fn sink_event(&self, event: gst::Event) -> bool {
         if let gst::EventView::FlushStop(_) = event.view() {
