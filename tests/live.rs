@@ -210,18 +210,38 @@ struct Seen {
     qos_messages: usize,
 }
 
+/// The recommended live placement: a leaky queue after the source (the newest
+/// frame), a queue before the sink (its clock wait does not hold the chain).
 #[test]
 fn an_overloaded_live_chain_stays_bounded_degrades_and_recovers() {
+    overload("queue max-size-buffers=1 leaky=downstream !", "! queue");
+}
+
+/// The issue's own lines: no queue at all, and the usual plain queue after the source.
+#[test]
+fn without_a_queue_too() {
+    overload("", "");
+}
+
+#[test]
+fn with_a_plain_queue_after_the_source_too() {
+    overload("queue !", "");
+}
+
+/// 15 s of 24 faces at 1280×960, live at 25 fps (`after_source` and `before_sink` put
+/// around the chain), then one face: lateness at the sink flat and under twice the
+/// chain's per-frame time, frames dropped and counted, every element degraded to tier 2
+/// or more, then back at tier 0 and 20+ fps once the load is gone.
+fn overload(after_source: &str, before_sink: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::init();
     let photo = group_photo();
-    // The recommended live placement: a leaky queue after the source (the newest
-    // frame), a queue before the sink (its clock wait does not hold the chain).
     let line = format!(
-        "filesrc location=\"{}\" ! pngdec ! videoconvert ! imagefreeze is-live=true ! video/x-raw,framerate=25/1 ! queue max-size-buffers=1 leaky=downstream ! facedetect name=fd ! motionextract name=me ! portraitanimate name=pa source=\"{}\" ! queue ! fakesink name=sink sync=true",
+        "filesrc location=\"{}\" ! pngdec ! videoconvert ! imagefreeze is-live=true ! video/x-raw,framerate=25/1 ! {after_source} facedetect name=fd ! motionextract name=me ! portraitanimate name=pa source=\"{}\" {before_sink} ! fakesink name=sink sync=true",
         photo.display(),
         common::media("astronaut.png").display()
     );
+    println!("{line}");
     let pipeline = gst::parse::launch(&line)
         .unwrap()
         .downcast::<gst::Pipeline>()

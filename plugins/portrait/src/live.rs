@@ -4,11 +4,12 @@
 //! portraitanimate): each owns a [`Live`] and calls it from its BaseTransform
 //! virtual methods. It
 //! - drops a frame before any work when it is already late: in a live pipeline when
-//!   it reaches the element more than a frame duration later than the latency
-//!   upstream of it says (it sat in a queue behind earlier frames: the newest frame is
-//!   worth more), and on any sink that sends QoS events when the sink says frames
+//!   it reaches the element later than the latency upstream of it plus a frame duration
+//!   and one of its own per-frame times (it sat in a queue behind earlier frames: the
+//!   newest frame is worth more), and on any sink that sends QoS events when the sink says frames
 //!   that old are late (the `qos` property of the base class, on by default here,
-//!   turns both off); dropped frames are counted and announced with QoS messages;
+//!   turns both off); dropped frames, like those a tier leaves out, are counted and
+//!   announced with QoS messages;
 //! - answers latency queries with what the element adds (the p95 of its own
 //!   per-frame time, posting a latency message when that moves);
 //! - steps the degradation tier (see [`crate::telemetry::Degrader`]) from the frames
@@ -365,9 +366,10 @@ impl Live {
             if let Some(age) = age {
                 st.telemetry.lateness.push(age.nseconds() as f32 / 1e6);
             }
-            // Late: it waited more than a frame behind others (upstream latency plus a
-            // frame duration), or the sink's QoS says so.
-            let deadline_late = age.is_some_and(|a| a > st.upstream + dur.unwrap_or_default());
+            // Late: it waited longer than upstream's latency plus a frame and one frame
+            // of our own (it sat behind older frames), or the sink's QoS says so.
+            let deadline_late =
+                age.is_some_and(|a| a > st.upstream + st.reported + dur.unwrap_or_default());
             let qos_late = match (rt, st.qos_earliest) {
                 (Some(rt), Some(e)) => rt + dur.unwrap_or_default() <= e,
                 _ => false,
@@ -389,8 +391,13 @@ impl Live {
                     messages.push(tier_message(element, &c));
                 }
             }
-            if late {
-                st.telemetry.dropped_late += 1;
+            let skipped = !late && half_rate && !starving && index.is_some_and(half_rate_skips);
+            if late || skipped {
+                if late {
+                    st.telemetry.dropped_late += 1;
+                } else {
+                    st.telemetry.dropped_degraded += 1;
+                }
                 let jitter = match (now, rt) {
                     (Some(now), Some(rt)) => now.nseconds() as i64 - rt.nseconds() as i64,
                     _ => 0,
@@ -399,6 +406,8 @@ impl Live {
                     st.telemetry.frames_out,
                     st.telemetry.dropped_late + st.telemetry.dropped_degraded,
                 );
+                // Late or left out by the tier, a QoS drop either way; the quality
+                // (1 000 000 = full) halves with each tier.
                 messages.push(
                     gst::message::Qos::builder(live)
                         .running_time(rt)
@@ -416,12 +425,14 @@ impl Live {
                 gst::debug!(
                     self.cat,
                     obj = element,
-                    "dropping a frame {} ms late",
-                    jitter / 1_000_000
+                    "dropping a frame {} ms old ({})",
+                    jitter / 1_000_000,
+                    if late {
+                        "late"
+                    } else {
+                        "degraded: every other frame"
+                    }
                 );
-                Admit::Drop
-            } else if half_rate && !starving && index.is_some_and(half_rate_skips) {
-                st.telemetry.dropped_degraded += 1;
                 Admit::Drop
             } else {
                 st.frame_start = Some(Instant::now());
