@@ -10,7 +10,9 @@
 //!    - `lipsync ! portraitanimate ! fakesink` (+ the render, no encoding),
 //!    - the whole MP4 render `lipsync ! portraitanimate ! videoconvert ! x264enc
 //!      speed-preset=P ! mp4mux` + `l.audio_src ! … ! avenc_aac ! m.` with P = medium
-//!      (x264enc's default), superfast and ultrafast, so the encoder's share shows.
+//!      (x264enc's default), veryfast, superfast and ultrafast, so the encoder's share
+//!      shows, with and without a `queue` after portraitanimate (rendering and encoding
+//!      on two threads).
 //!
 //!    Every case has the audio branch (`l.audio_src ! queue ! …`) and a queue on the
 //!    video branch; portraitanimate runs `threads=2` (its default, 0, is one per core),
@@ -262,12 +264,21 @@ fn offline_cases(wav: &Path, source: &str, dir: &Path) -> Vec<Offline> {
             ..Default::default()
         },
     ];
-    for preset in ["medium", "superfast", "ultrafast"] {
-        let out = dir.join(format!("avatar-{preset}.mp4"));
+    // With "queue !" after portraitanimate, rendering and encoding run on two threads.
+    for (preset, overlap) in [
+        ("medium", false),
+        ("medium", true),
+        ("veryfast", true),
+        ("superfast", false),
+        ("superfast", true),
+        ("ultrafast", false),
+    ] {
+        let q = if overlap { "queue ! " } else { "" };
+        let out = dir.join(format!("avatar-{preset}-{overlap}.mp4"));
         v.push(Offline {
-            label: format!("… ! x264enc speed-preset={preset} ! mp4mux"),
+            label: format!("… ! {q}x264enc speed-preset={preset} ! mp4mux"),
             line: format!(
-                "{src} ! queue ! {pa} ! videoconvert ! x264enc speed-preset={preset} ! mp4mux name=m \
+                "{src} ! queue ! {pa} ! {q}videoconvert ! x264enc speed-preset={preset} ! mp4mux name=m \
                  ! filesink location=\"{}\"  l.audio_src ! {big_queue} ! audioconvert ! avenc_aac ! m.",
                 out.display()
             ),

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Face tracking next to MediaPipe (issue 12): the same real frames, one run, taking
+turns, on 1 pinned core and on 2.
+
+Frames: the first N frames (default 300) of WolfgangLanger_Pexels.mp4 (a real
+talking head, 640×360) letterboxed to 640×480 RGB, decoded once by GStreamer into a
+raw file that both sides read.
+
+This project: `gst-launch-1.0` of `filesrc ! rawvideoparse ! <elements> ! fakesink`
+pinned with taskset; its per-frame cost is the pipeline's time from PLAYING to EOS
+(gst-launch's "Execution ended after") minus that of the same pipeline without the
+elements, over the frames. MediaPipe 0.10.21 (Python, legacy FaceMesh solution): the
+time of `process()` per frame, the process pinned the same way. Each configuration
+runs REPS times (default 3), all configurations taking turns; medians are reported.
+
+Usage: bench_mediapipe.py MEDIA_DIR [--frames N] [--reps R] [--json OUT]
+(the plugin must be on GST_PLUGIN_PATH / GST_PLUGIN_SYSTEM_PATH; bench_mediapipe.sh
+sets everything up).
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+W, H = 640, 480
+
+# (name, elements between the source and the sink, MediaPipe peer options)
+CONFIGS = [
+    ("tracking, eyes refined (defaults)", "facedetect interval=30 ! motionextract",
+     dict(static_image_mode=False, refine_landmarks=True)),
+    ("tracking, no eye refinement", "facedetect interval=30 ! motionextract refine-eyes=false",
+     dict(static_image_mode=False, refine_landmarks=False)),
+    ("detect + mesh every frame, eyes refined", "facedetect interval=1 ! motionextract",
+     dict(static_image_mode=True, refine_landmarks=True)),
+    ("detect + mesh every frame, no eyes", "facedetect interval=1 ! motionextract refine-eyes=false",
+     dict(static_image_mode=True, refine_landmarks=False)),
+    ("blazeface every frame, no eyes",
+     "facedetect model=blazeface interval=1 ! motionextract refine-eyes=false",
+     dict(static_image_mode=True, refine_landmarks=False)),
+]
+
+
+def decode_frames(media: str, n: int, out: str):
+    line = (f'filesrc location="{media}/WolfgangLanger_Pexels.mp4" ! decodebin ! videoconvert '
+            f'! videoscale ! video/x-raw,format=RGB,width={W},height={H},pixel-aspect-ratio=1/1 '
+            f'! identity eos-after={n} ! filesink location="{out}"')
+    subprocess.run(["gst-launch-1.0", "-q"] + split(line), check=True)
+    size = os.path.getsize(out)
+    if size < W * H * 3:
+        sys.exit(f"bench_mediapipe: no frames decoded into {out}")
+    return size // (W * H * 3)
+
+
+def split(line: str):
+    import shlex
+    return shlex.split(line)
+
+
+def gst_time(raw: str, elements: str, cores: str) -> float:
+    """Seconds from PLAYING to EOS of the pipeline over the raw frames."""
+    mid = f" ! {elements}" if elements else ""
+    line = (f'filesrc location="{raw}" blocksize={W * H * 3} ! rawvideoparse width={W} '
+            f'height={H} format=rgb framerate=25/1{mid} ! fakesink sync=false')
+    r = subprocess.run(["taskset", "-c", cores, "gst-launch-1.0"] + split(line),
+                       capture_output=True, text=True)
+    m = re.search(r"Execution ended after (\d+):(\d+):(\d+\.\d+)", r.stdout)
+    if r.returncode != 0 or not m:
+        sys.exit(f"bench_mediapipe: {line} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    h, mi, s = m.groups()
+    return int(h) * 3600 + int(mi) * 60 + float(s)
+
+
+def mediapipe_ms(frames, opts: dict, cores: set) -> list:
+    import mediapipe as mp
+    os.sched_setaffinity(0, cores)
+    times, found = [], 0
+    with mp.solutions.face_mesh.FaceMesh(max_num_faces=1, **opts) as fm:
+        fm.process(frames[0])  # warm up
+        for f in frames:
+            t = time.perf_counter()
+            res = fm.process(f)
+            times.append((time.perf_counter() - t) * 1e3)
+            found += res.multi_face_landmarks is not None
+    if found < len(frames) * 0.9:
+        sys.exit(f"bench_mediapipe: MediaPipe found a face on only {found} of {len(frames)} frames")
+    return times
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("media")
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json")
+    ap.add_argument("--threads", type=int, help="threads=N on facedetect and motionextract "
+                    "(e.g. to compare with an older build's default)")
+    a = ap.parse_args()
+    if a.threads is not None:
+        t = f" threads={a.threads}"
+        global CONFIGS
+        CONFIGS = [(n, e.replace("facedetect", "facedetect" + t).replace("motionextract", "motionextract" + t), o)
+                   for n, e, o in CONFIGS]
+    all_cores = os.sched_getaffinity(0)
+    tmp = tempfile.mkdtemp(prefix="gst-portrait-mp-")
+    raw = os.path.join(tmp, "frames.rgb")
+    n = decode_frames(a.media, a.frames, raw)
+    frames = list(np.fromfile(raw, np.uint8)[: n * W * H * 3].reshape(n, H, W, 3))
+    report = {"frames": n, "runs": []}
+    for cores in ("0", "0,1"):
+        cset = {int(c) for c in cores.split(",")}
+        rust = {c[0]: [] for c in CONFIGS}
+        peer = {c[0]: [] for c in CONFIGS}
+        bare = []
+        for rep in range(a.reps):
+            bare.append(gst_time(raw, "", cores))
+            for name, elements, opts in CONFIGS:
+                rust[name].append((gst_time(raw, elements, cores) - bare[-1]) * 1e3 / n)
+                t = mediapipe_ms(frames, opts, cset)
+                os.sched_setaffinity(0, all_cores)
+                peer[name].append((statistics.median(t), sorted(t)[int(0.95 * len(t))]))
+        print(f"\n{len(cset)} core(s) pinned ({cores}), {n} frames 640x480, {a.reps} interleaved runs; "
+              f"bare pipeline {statistics.median(bare) * 1e3 / n:.2f} ms/frame", file=sys.stderr)
+        print(f"{'configuration':42s} {'project ms':>10s} {'MediaPipe ms (p50/p95)':>22s} {'speed ratio':>11s}",
+              file=sys.stderr)
+        for name, _, opts in CONFIGS:
+            ours = statistics.median(rust[name])
+            mp50 = statistics.median(p[0] for p in peer[name])
+            mp95 = statistics.median(p[1] for p in peer[name])
+            ratio = mp50 / ours if ours > 0 else float("inf")
+            print(f"{name:42s} {ours:10.2f} {mp50:14.2f} / {mp95:5.2f} {ratio:11.2f}", file=sys.stderr)
+            report["runs"].append({"cores": len(cset), "config": name, "mediapipe": opts,
+                                   "project_ms": ours, "project_runs_ms": rust[name],
+                                   "mediapipe_p50_ms": mp50, "mediapipe_p95_ms": mp95,
+                                   "speed_ratio": ratio})
+    out = json.dumps(report, indent=1)
+    print(out)
+    if a.json:
+        open(a.json, "w").write(out + "\n")
+
+
+if __name__ == "__main__":
+    main()
