@@ -175,3 +175,149 @@ fn gst_launch_uses_our_element_for_both_names() {
         assert_eq!(code, 0, "{name}: {out}");
     }
 }
+
+/// A RetinaFace-signature fixture for 64×64 frames (168 priors): no face anywhere,
+/// and a run error on demand, when the frame's mean is over 0.8 of the input range's
+/// top (a white frame): it reshapes its input to [7, −1] (3·64² is not a multiple of 7).
+fn faulty_detector_fixture() -> Vec<u8> {
+    let n = 168;
+    let cast = |i: &str, o: &str, to: i64| {
+        onnx::node_with("Cast", &[i], &[o], &[onnx::attr_int("to", to)])
+    };
+    let nodes = vec![
+        onnx::constant("loc0", &[1, n, 4], &vec![0.0; n as usize * 4]),
+        onnx::constant("conf0", &[1, n, 2], &[1.0, 0.0].repeat(n as usize)),
+        onnx::constant("lm0", &[1, n, 10], &vec![0.0; n as usize * 10]),
+        onnx::constant("white", &[], &[100.0]),
+        onnx::constant("one", &[1], &[1.0]),
+        onnx::constant("minus_one", &[1], &[-1.0]),
+        onnx::constant("six", &[], &[6.0]),
+        onnx::constant("zero", &[], &[0.0]),
+        onnx::node_with(
+            "ReduceMean",
+            &["input"],
+            &["m"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Greater", &["m", "white"], &["fail"], &[]),
+        cast("fail", "fail_f", 1),
+        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
+        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
+        onnx::node_with(
+            "Concat",
+            &["k", "minus_one"],
+            &["shape_f"],
+            &[onnx::attr_int("axis", 0)],
+        ),
+        cast("shape_f", "shape", 7),
+        onnx::node_with("Reshape", &["input", "shape"], &["flat"], &[]),
+        onnx::node_with(
+            "ReduceSum",
+            &["flat"],
+            &["s"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Mul", &["s", "zero"], &["nothing"], &[]),
+        onnx::node_with("Add", &["loc0", "nothing"], &["loc"], &[]),
+        onnx::node_with("Add", &["conf0", "nothing"], &["conf"], &[]),
+        onnx::node_with("Add", &["lm0", "nothing"], &["landmarks"], &[]),
+    ];
+    onnx::graph_model(
+        &[("input", &[1, 3, 64, 64])],
+        &nodes,
+        &[
+            ("loc", &[1, n, 4]),
+            ("conf", &[1, n, 2]),
+            ("landmarks", &[1, n, 10]),
+        ],
+    )
+}
+
+/// A detector whose runs fail on demand: with the default fallback=skip the frames
+/// pass on without faces and the stream stays up (a warning per fault, an info message
+/// when runs work again); fallback=error stops with a stream error.
+#[test]
+fn a_failing_detector_skips_faces_and_recovers() {
+    let model = tmpdir("faulty-detector").join("faulty.onnx");
+    onnx::write(&model, &faulty_detector_fixture());
+    // Grey, white (failing), then grey again after the 1 s back-off.
+    let line = |fallback: &str| {
+        format!(
+            "videotestsrc pattern=solid-color foreground-color=0xff808080 num-buffers=5 ! video/x-raw,format=RGB,width=64,height=64,framerate=5/1 ! identity sleep-time=400000 ! facedetect name=fd model=\"{}\" fallback={fallback} ! fakesink name=sink",
+            model.display()
+        )
+    };
+    // The second of the grey frames is made white from a probe; frames come every
+    // 0.4 s, so the fifth comes after the 1 s back-off.
+    let run_with_white = |fallback: &str| {
+        common::init();
+        use gst::prelude::*;
+        let p = gst::parse::launch(&line(fallback))
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let fd = p.by_name("fd").unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        fd.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if (1..=1).contains(&i)
+                    && let Some(gst::PadProbeData::Buffer(b)) = info.data.as_mut()
+                {
+                    let b = b.make_mut();
+                    b.map_writable().unwrap().as_mut_slice().fill(255);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        let (mut warnings, mut infos, mut error) = (vec![], vec![], None);
+        let sink = p.by_name("sink").unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        sink.static_pad("sink")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                gst::PadProbeReturn::Ok
+            });
+        p.set_state(gst::State::Playing).unwrap();
+        for msg in p
+            .bus()
+            .unwrap()
+            .iter_timed(gst::ClockTime::from_seconds(30))
+        {
+            match msg.view() {
+                gst::MessageView::Eos(..) => break,
+                gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+                gst::MessageView::Info(i) => infos.push(i.error().to_string()),
+                gst::MessageView::Error(e) => {
+                    error = Some(e.error().to_string());
+                    break;
+                }
+                _ => {}
+            }
+        }
+        p.set_state(gst::State::Null).unwrap();
+        let frames = count.load(std::sync::atomic::Ordering::SeqCst);
+        (warnings, infos, error, frames)
+    };
+    let (warnings, infos, error, frames) = run_with_white("skip");
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(frames, 5, "every frame passed on");
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("frames pass on without faces and retrying in 1000 ms"),
+        "{warnings:?}"
+    );
+    assert!(
+        infos
+            .iter()
+            .any(|m| m.contains("facedetect: detection recovered")),
+        "{infos:?}"
+    );
+    let (_, _, error, _) = run_with_white("error");
+    assert!(
+        error.is_some_and(|e| e.contains("facedetect")),
+        "a stream error"
+    );
+}

@@ -450,3 +450,154 @@ fn reference_can_be_reset() {
 }
 
 use gst::prelude::*;
+
+/// A FaceMesh-signature fixture: MediaPipe's canonical face, 100 px wide, in the 192²
+/// crop (so the pose fit has a face), presence logit 10, and a run error on demand:
+/// when the crop's mean is over 0.8 (a white frame) it reshapes its input to [7, −1]
+/// (3·192² is not a multiple of 7), summed, times 0, onto its outputs.
+fn faulty_mesh_fixture() -> Vec<u8> {
+    use common::onnx;
+    let canonical = gstportrait::landmarker::canonical_mesh().unwrap().vertices;
+    let lm: Vec<f32> = canonical
+        .iter()
+        .flat_map(|v| [96.0 + 6.0 * v[0], 96.0 - 6.0 * v[1], 6.0 * v[2]])
+        .collect();
+    let cast = |i: &str, o: &str, to: i64| {
+        onnx::node_with("Cast", &[i], &[o], &[onnx::attr_int("to", to)])
+    };
+    let nodes = vec![
+        onnx::constant("lm0", &[1, 1404], &lm),
+        onnx::constant("presence0", &[1, 1], &[10.0]),
+        onnx::constant("white", &[], &[0.8]),
+        onnx::constant("one", &[1], &[1.0]),
+        onnx::constant("minus_one", &[1], &[-1.0]),
+        onnx::constant("six", &[], &[6.0]),
+        onnx::constant("zero", &[], &[0.0]),
+        onnx::node_with(
+            "ReduceMean",
+            &["input"],
+            &["m"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Greater", &["m", "white"], &["fail"], &[]),
+        cast("fail", "fail_f", 1),
+        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
+        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
+        onnx::node_with(
+            "Concat",
+            &["k", "minus_one"],
+            &["shape_f"],
+            &[onnx::attr_int("axis", 0)],
+        ),
+        cast("shape_f", "shape", 7),
+        onnx::node_with("Reshape", &["input", "shape"], &["flat"], &[]),
+        onnx::node_with(
+            "ReduceSum",
+            &["flat"],
+            &["s"],
+            &[onnx::attr_int("keepdims", 0)],
+        ),
+        onnx::node_with("Mul", &["s", "zero"], &["nothing"], &[]),
+        onnx::node_with("Add", &["lm0", "nothing"], &["landmarks"], &[]),
+        onnx::node_with("Add", &["presence0", "nothing"], &["presence"], &[]),
+    ];
+    onnx::graph_model(
+        &[("input", &[1, 3, 192, 192])],
+        &nodes,
+        &[("landmarks", &[1, 1404]), ("presence", &[1, 1])],
+    )
+}
+
+/// A 320×240 RGB frame of one flat grey level with a detected face on it.
+fn frame_with_face(level: u8, i: u64) -> gst::Buffer {
+    let mut b = rgb_buffer(vec![level; 320 * 240 * 3], i);
+    FaceMeta::add(
+        b.get_mut().unwrap(),
+        gst_portrait_meta::Face {
+            x: 110.0,
+            y: 70.0,
+            width: 100.0,
+            height: 100.0,
+            score: 0.9,
+            landmarks: [
+                [140.0, 105.0],
+                [180.0, 105.0],
+                [160.0, 125.0],
+                [145.0, 145.0],
+                [175.0, 145.0],
+            ],
+            track_id: 1,
+            detected: true,
+            roi_id: -1,
+            dense: Vec::new(),
+        },
+    );
+    b
+}
+
+/// A landmark model that fails on demand: with fallback=skip the frames pass on
+/// without motion (one warning per fault, the model left alone for the back-off), and
+/// motion comes back with an info message once it runs again; fallback=error stops.
+#[test]
+fn a_failing_model_skips_motion_backs_off_and_recovers() {
+    init();
+    let dir = std::env::temp_dir().join(format!("gst-portrait-faulty-mesh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("face_landmark.onnx");
+    common::onnx::write(&model, &faulty_mesh_fixture());
+    let harness = |fallback: &str| {
+        let mut h = Harness::new_parse(&format!(
+            "motionextract device=cpu refine-eyes=false model=\"{}\" fallback={fallback}",
+            model.display()
+        ));
+        let info = VideoInfo::builder(VideoFormat::Rgb, 320, 240)
+            .fps(gst::Fraction::new(25, 1))
+            .build()
+            .unwrap();
+        h.set_src_caps(info.to_caps().unwrap());
+        h
+    };
+    let mut h = harness("skip");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    let mut pushed = 0;
+    let mut step = |h: &mut Harness, level: u8| {
+        pushed += 1;
+        h.push(frame_with_face(level, pushed)).unwrap();
+        motion(&h.pull().unwrap()).is_some()
+    };
+    let messages = |bus: &gst::Bus| {
+        let (mut w, mut i) = (vec![], vec![]);
+        while let Some(m) = bus.pop() {
+            match m.view() {
+                gst::MessageView::Warning(x) => w.push(x.error().to_string()),
+                gst::MessageView::Info(x) => i.push(x.error().to_string()),
+                gst::MessageView::Error(x) => panic!("{}", x.error()),
+                _ => {}
+            }
+        }
+        (w, i)
+    };
+    assert!(step(&mut h, 128), "motion from the fixture's face");
+    assert!(!step(&mut h, 255), "the failing run: no motion, no error");
+    let (w, _) = messages(&bus);
+    assert!(
+        w.len() == 1 && w[0].contains("frames pass on without motion and retrying in 1000 ms"),
+        "{w:?}"
+    );
+    assert!(!step(&mut h, 128), "left alone during the back-off");
+    assert!(messages(&bus).0.is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(step(&mut h, 128), "back after the back-off");
+    let (w, i) = messages(&bus);
+    assert!(
+        w.is_empty() && i.iter().any(|m| m.contains("recovered")),
+        "{w:?} {i:?}"
+    );
+
+    let mut h = harness("error");
+    h.push(frame_with_face(128, 1)).unwrap();
+    assert!(motion(&h.pull().unwrap()).is_some());
+    assert_eq!(h.push(frame_with_face(255, 2)), Err(gst::FlowError::Error));
+    let _ = std::fs::remove_dir_all(&dir);
+}

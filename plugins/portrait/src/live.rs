@@ -27,7 +27,8 @@ use gst_base::prelude::*;
 use portrait_infer::stages::{self, Stage};
 
 use crate::telemetry::{
-    DegradeParams, Degrader, Telemetry, TierChange, Window, half_rate_skips, missing_between,
+    Breaker, DegradeParams, Degrader, Telemetry, TierChange, Window, half_rate_skips,
+    missing_between,
 };
 
 /// Processed frames the reported latency is the p95 of: about a second, so it follows
@@ -73,6 +74,80 @@ impl Degradation {
             Degradation::Tier2 => 2,
             Degradation::Tier3 => 3,
         }
+    }
+}
+
+/// What `facedetect` and `motionextract` do when a model run fails (`fallback`).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstPortraitAnalysisFallback")]
+pub enum AnalysisFallback {
+    #[default]
+    #[enum_value(
+        name = "Skip: while the fault lasts frames pass on without this element's metas (a warning, retries after a back-off)",
+        nick = "skip"
+    )]
+    Skip = 0,
+    #[enum_value(name = "Error: a failed model run ends the stream", nick = "error")]
+    Error = 1,
+}
+
+/// Circuit breaker back-off after a model fault: the first, and the most.
+const BACK_OFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// An element's model faults: a [`Breaker`] on the element's own clock, and the
+/// warning and info messages that go with it.
+#[derive(Debug)]
+pub struct Faults {
+    breaker: Mutex<Breaker>,
+    epoch: Instant,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            breaker: Mutex::new(Breaker::new(BACK_OFF.0, BACK_OFF.1)),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Faults {
+    /// Whether the model may run now (no fault, or the back-off is over).
+    pub fn allows(&self) -> bool {
+        lock(&self.breaker).allows(self.epoch.elapsed())
+    }
+
+    /// A run failed or stalled (`why`): opens the breaker and posts a warning saying
+    /// what is shown `meanwhile`.
+    pub fn failed(&self, element: &impl IsA<gst::Element>, why: &str, meanwhile: &str) {
+        let (back_off, faults) = {
+            let mut b = lock(&self.breaker);
+            (b.fault(self.epoch.elapsed()), b.faults())
+        };
+        gst::element_warning!(
+            element,
+            gst::StreamError::Failed,
+            (
+                "{}; {} and retrying in {} ms (fault {} in a row)",
+                why,
+                meanwhile,
+                back_off.as_millis(),
+                faults
+            )
+        );
+    }
+
+    /// A run succeeded: after a fault, an info message that `what` recovered.
+    pub fn succeeded(&self, element: &impl IsA<gst::Element>, what: &str) {
+        if lock(&self.breaker).success() {
+            gst::element_info!(element, gst::CoreError::Failed, ("{} recovered", what));
+        }
+    }
+
+    /// Back to healthy (a restart).
+    pub fn reset(&self) {
+        lock(&self.breaker).success();
     }
 }
 

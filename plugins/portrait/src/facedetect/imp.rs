@@ -13,7 +13,7 @@ use gst_portrait_meta::{Face, FaceMeta};
 use portrait_vision::track::IdTracker;
 
 use crate::detector::{self, Detector, Params};
-use crate::live::{self, Live};
+use crate::live::{self, AnalysisFallback, Faults, Live};
 use crate::shared::DeviceProp;
 use crate::video;
 
@@ -37,6 +37,7 @@ struct Settings {
     device: DeviceProp,
     threads: u32,
     post_messages: bool,
+    fallback: AnalysisFallback,
 }
 
 impl Default for Settings {
@@ -48,6 +49,7 @@ impl Default for Settings {
             device: DeviceProp::Auto,
             threads: DEFAULT_THREADS,
             post_messages: false,
+            fallback: AnalysisFallback::Skip,
         }
     }
 }
@@ -67,6 +69,7 @@ pub struct FaceDetect {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     live: Live,
+    faults: Faults,
 }
 
 impl Default for FaceDetect {
@@ -75,6 +78,7 @@ impl Default for FaceDetect {
             settings: Default::default(),
             state: Default::default(),
             live: Live::new(*CAT),
+            faults: Faults::default(),
         }
     }
 }
@@ -167,6 +171,11 @@ impl ObjectImpl for FaceDetect {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("fallback", AnalysisFallback::Skip)
+                    .nick("Fallback")
+                    .blurb("When a model run fails: skip (default): a warning, frames pass on without this element's metas (downstream, portraitanimate holds and then eases to the neutral portrait), the model is retried after a back-off of 1 s doubling up to 30 s, an info message on recovery; error: the stream ends with an error")
+                    .mutable_playing()
+                    .build(),
             ];
             props.extend(Live::properties());
             props
@@ -213,6 +222,7 @@ impl ObjectImpl for FaceDetect {
             "device" => s.device = value.get().unwrap_or(s.device),
             "threads" => s.threads = value.get().unwrap_or(s.threads),
             "post-messages" => s.post_messages = value.get().unwrap_or(s.post_messages),
+            "fallback" => s.fallback = value.get().unwrap_or(s.fallback),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -233,6 +243,7 @@ impl ObjectImpl for FaceDetect {
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "fallback" => s.fallback.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -268,6 +279,7 @@ impl BaseTransformImpl for FaceDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         self.live.reset();
+        self.faults.reset();
         let s = self
             .settings
             .lock()
@@ -346,7 +358,7 @@ impl FaceDetect {
     fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let tier = self.live.tier();
 
-        let (params, interval, post) = {
+        let (params, interval, post, fallback) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             // Degraded: detect less often, motionextract tracks in between.
             let factor = if tier >= 1 {
@@ -354,11 +366,8 @@ impl FaceDetect {
             } else {
                 1
             };
-            (
-                s.params.clone(),
-                (s.interval.max(1) * factor) as u64,
-                s.post_messages,
-            )
+            let interval = (s.interval.max(1) * factor) as u64;
+            (s.params.clone(), interval, s.post_messages, s.fallback)
         };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -366,7 +375,10 @@ impl FaceDetect {
 
         let run_detector = st.frame_count % interval == 0;
         st.frame_count += 1;
-        if run_detector {
+        if run_detector && !self.faults.allows() {
+            // A faulty model is left alone for its back-off: no faces meanwhile.
+            st.faces.clear();
+        } else if run_detector {
             // Map read-only: the pixels are shared with upstream and never copied.
             let frame =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
@@ -381,10 +393,23 @@ impl FaceDetect {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
                 gst::FlowError::Error
             })?;
-            let dets = st.detector.detect(&view, &params).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ("facedetect: {}", e));
-                gst::FlowError::Error
-            })?;
+            let dets = match st.detector.detect(&view, &params) {
+                Ok(d) => d,
+                Err(e) if fallback == AnalysisFallback::Error => {
+                    gst::element_imp_error!(self, gst::StreamError::Failed, ("facedetect: {}", e));
+                    return Err(gst::FlowError::Error);
+                }
+                Err(e) => {
+                    self.faults.failed(
+                        &*self.obj(),
+                        &format!("facedetect: {e}"),
+                        "frames pass on without faces",
+                    );
+                    st.faces.clear();
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            };
+            self.faults.succeeded(&*self.obj(), "facedetect: detection");
             st.boxes.clear();
             st.boxes.extend(dets.iter().map(|d| d.bbox));
             st.tracker.assign(&st.boxes, &mut st.ids, 0.3);

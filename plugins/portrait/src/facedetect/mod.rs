@@ -14,7 +14,7 @@
 //! size, stride and frame rate; no `videoconvert` needed in front.
 //!
 //! Properties: `model`, `threshold`, `nms-threshold`, `max-faces`, `min-size`, `detection-size`,
-//! `interval`, `device`, `threads`, `post-messages`, and the live ones every video element has
+//! `interval`, `device`, `threads`, `post-messages`, `fallback` (skip|error), and the live ones every video element has
 //! (`qos`, `degradation`, `stats-interval`, `stats`: see [`crate::live`]); degradation tier 1
 //! and up detects 4× less often.
 //!

@@ -15,7 +15,7 @@ use gst_portrait_meta::{Face, FaceMeta, MotionMeta};
 
 use crate::face_motion::{self, MotionEstimator, MotionParams};
 use crate::landmarker::{self, EyeRefiner, FaceMesh};
-use crate::live::{self, Live};
+use crate::live::{self, AnalysisFallback, Faults, Live};
 use crate::liveportrait_onnx::MotionExtractor;
 use crate::shared::{self, DeviceProp};
 use crate::video;
@@ -38,6 +38,7 @@ struct Settings {
     /// What each frame reads (Copy: no per-buffer clone of the strings above).
     params: MotionParams,
     post_messages: bool,
+    fallback: AnalysisFallback,
 }
 
 impl Default for Settings {
@@ -50,6 +51,7 @@ impl Default for Settings {
             refine_eyes: true,
             params: MotionParams::default(),
             post_messages: false,
+            fallback: AnalysisFallback::Skip,
         }
     }
 }
@@ -66,6 +68,7 @@ pub struct MotionExtract {
     state: Mutex<Option<State>>,
     reset_reference: AtomicBool,
     live: Live,
+    faults: Faults,
 }
 
 impl Default for MotionExtract {
@@ -75,6 +78,7 @@ impl Default for MotionExtract {
             state: Default::default(),
             reset_reference: Default::default(),
             live: Live::new(*CAT),
+            faults: Faults::default(),
         }
     }
 }
@@ -167,6 +171,11 @@ impl ObjectImpl for MotionExtract {
                     .default_value(d.post_messages)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("fallback", AnalysisFallback::Skip)
+                    .nick("Fallback")
+                    .blurb("When a model run fails: skip (default): a warning, frames pass on without this element's metas (downstream, portraitanimate holds and then eases to the neutral portrait), the model is retried after a back-off of 1 s doubling up to 30 s, an info message on recovery; error: the stream ends with an error")
+                    .mutable_playing()
+                    .build(),
             ];
             props.extend(Live::properties());
             props
@@ -229,6 +238,7 @@ impl ObjectImpl for MotionExtract {
                 }
             }
             "post-messages" => s.post_messages = value.get().unwrap_or(s.post_messages),
+            "fallback" => s.fallback = value.get().unwrap_or(s.fallback),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -250,6 +260,7 @@ impl ObjectImpl for MotionExtract {
             "beta" => s.params.filter.beta.to_value(),
             "reset-reference" => self.reset_reference.load(Ordering::SeqCst).to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "fallback" => s.fallback.to_value(),
             _ => glib::Value::from_type(pspec.value_type()),
         }
     }
@@ -285,6 +296,7 @@ impl BaseTransformImpl for MotionExtract {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         self.live.reset();
+        self.faults.reset();
         let s = self
             .settings
             .lock()
@@ -383,9 +395,9 @@ impl BaseTransformImpl for MotionExtract {
 impl MotionExtract {
     /// The motion of each face of one frame.
     fn extract(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (mut params, post_messages) = {
+        let (mut params, post_messages, fallback) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-            (s.params, s.post_messages)
+            (s.params, s.post_messages, s.fallback)
         };
         params.refine_eyes = self.live.tier() < live::TIER_NO_EYES;
         let reset = self.reset_reference.swap(false, Ordering::SeqCst);
@@ -395,7 +407,8 @@ impl MotionExtract {
         st.estimator.begin_frame(reset);
 
         crate::metas::copy_metas::<FaceMeta, _>(buf, &mut st.faces, |m| m.face());
-        if st.faces.is_empty() {
+        // A faulty model is left alone for its back-off: no motion meanwhile.
+        if st.faces.is_empty() || !self.faults.allows() {
             st.estimator.end_frame();
             return Ok(gst::FlowSuccess::Ok);
         }
@@ -421,20 +434,33 @@ impl MotionExtract {
                     .estimator
                     .face(&view, face, pts.map(|t| t.nseconds()), &params)
                 {
-                    Ok(Some(m)) => motions.push((fi, m)),
+                    Ok(Some(m)) => {
+                        self.faults
+                            .succeeded(&*self.obj(), "motionextract: the face models");
+                        motions.push((fi, m))
+                    }
                     Ok(None) => gst::debug!(
                         CAT,
                         imp = self,
                         "face {}: no motion (mesh presence under the threshold, or lost)",
                         face.track_id
                     ),
-                    Err(e) => {
+                    Err(e) if fallback == AnalysisFallback::Error => {
                         gst::element_imp_error!(
                             self,
                             gst::StreamError::Failed,
                             ("motionextract: {}", e)
                         );
                         return Err(gst::FlowError::Error);
+                    }
+                    Err(e) => {
+                        self.faults.failed(
+                            &*self.obj(),
+                            &format!("motionextract: {e}"),
+                            "frames pass on without motion",
+                        );
+                        motions.clear();
+                        break;
                     }
                 }
             }

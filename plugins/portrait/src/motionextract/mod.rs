@@ -18,7 +18,7 @@
 //!
 //! Properties: `model`, `liveportrait-model`, `refine-eyes`, `presence-threshold`,
 //! `smoothing`, `min-cutoff`, `beta`, `reset-reference` (also an action signal), `device`,
-//! `threads`, `post-messages`.
+//! `threads`, `post-messages`, `fallback` (skip|error: what a failed model run does).
 //! The live ones every video element has: `qos`, `degradation`, `stats-interval`, `stats`
 //! (see [`crate::live`]); degradation tier 2 and up skips the eye refinement.
 //!

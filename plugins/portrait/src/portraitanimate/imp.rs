@@ -21,10 +21,9 @@ use portrait_vision::warp::MeshWarp;
 
 use super::portrait::{self, OutputSize, Source, output_size};
 use super::{Backend, Fallback};
-use crate::live::Live;
+use crate::live::{Faults, Live};
 use crate::liveportrait_onnx::{self, KeypointParams, MOTION_INPUT_LEN};
 use crate::shared::{self, DeviceProp};
-use crate::telemetry::Breaker;
 use crate::video;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -39,8 +38,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_HOLD_FRAMES: u32 = 10;
 const EASE_PER_FRAME: f32 = 0.15;
 const DEFAULT_FAULT_DEADLINE_MS: u32 = 1000;
-/// Circuit breaker back-off after a fault: the first, and the most.
-const BACK_OFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -94,7 +91,7 @@ struct Lp {
     reference: Option<KeypointParams>,
     warned: bool,
     /// Faults of the model runs (failures, stalls past the deadline).
-    breaker: Breaker,
+    faults: Faults,
     /// `renderer.image` holds a good render (what `fallback=hold` shows).
     rendered: bool,
 }
@@ -114,8 +111,6 @@ pub struct PortraitAnimate {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     live: Live,
-    /// The breaker's clock.
-    epoch: Instant,
 }
 
 impl Default for PortraitAnimate {
@@ -124,7 +119,6 @@ impl Default for PortraitAnimate {
             settings: Default::default(),
             state: Default::default(),
             live: Live::new(*CAT),
-            epoch: Instant::now(),
         }
     }
 }
@@ -644,9 +638,8 @@ impl PortraitAnimate {
             match driving {
                 Some(d) => {
                     let reference = *lp.reference.get_or_insert(d);
-                    let now = self.epoch.elapsed();
                     // A run while the breaker is open is skipped: the fallback shows.
-                    let good = if lp.breaker.allows(now) {
+                    let good = if lp.faults.allows() {
                         let t = Instant::now();
                         let r = lp.renderer.render(&d, &reference);
                         let took = t.elapsed();
@@ -660,7 +653,7 @@ impl PortraitAnimate {
                                 return Err(gst::FlowError::Error);
                             }
                             Err(e) => {
-                                self.fault(lp, now, fallback, &e.to_string());
+                                self.fault(lp, fallback, &e.to_string());
                                 false
                             }
                             Ok(_) if !deadline.is_zero() && took > deadline => {
@@ -669,19 +662,14 @@ impl PortraitAnimate {
                                     took.as_millis(),
                                     deadline.as_millis()
                                 );
-                                self.fault(lp, now, fallback, &why);
+                                self.fault(lp, fallback, &why);
                                 // The frame itself was rendered: show it.
                                 lp.rendered = true;
                                 true
                             }
                             Ok(_) => {
-                                if lp.breaker.success() {
-                                    gst::element_imp_info!(
-                                        self,
-                                        gst::CoreError::Failed,
-                                        ("portraitanimate: rendering recovered")
-                                    );
-                                }
+                                lp.faults
+                                    .succeeded(&*self.obj(), "portraitanimate: rendering");
                                 lp.rendered = true;
                                 true
                             }
@@ -745,23 +733,13 @@ impl PortraitAnimate {
     }
 
     /// A model run failed or stalled: warn, and open the breaker.
-    fn fault(&self, lp: &mut Lp, now: Duration, fallback: Fallback, why: &str) {
-        let back_off = lp.breaker.fault(now);
+    fn fault(&self, lp: &mut Lp, fallback: Fallback, why: &str) {
         let shown = match fallback {
-            Fallback::Hold if lp.rendered => "the last good face",
-            _ => "the neutral portrait",
+            Fallback::Hold if lp.rendered => "showing the last good face",
+            _ => "showing the neutral portrait",
         };
-        gst::element_imp_warning!(
-            self,
-            gst::StreamError::Failed,
-            (
-                "portraitanimate: {}; showing {} and retrying in {} ms (fault {} in a row)",
-                why,
-                shown,
-                back_off.as_millis(),
-                lp.breaker.faults()
-            )
-        );
+        lp.faults
+            .failed(&*self.obj(), &format!("portraitanimate: {why}"), shown);
     }
 
     /// Loads the LivePortrait files and prepares the source face: its 256² crop (2.3×
@@ -799,7 +777,7 @@ impl PortraitAnimate {
             crop,
             reference: None,
             warned: false,
-            breaker: Breaker::new(BACK_OFF.0, BACK_OFF.1),
+            faults: Faults::default(),
             rendered: false,
         })
     }
