@@ -16,6 +16,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # Speech with exact phoneme timing (the C API's phoneme events), for lip-sync tests.
   espeak-ng libespeak-ng-dev
+  # An RTMP server the broadcast tests publish to (started by them on 127.0.0.1).
+  nginx libnginx-mod-rtmp
 )
 
 missing=()
