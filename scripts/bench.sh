@@ -11,11 +11,14 @@
 # pipeline, each frame's lateness against the latency lipsync reports; then
 # benches/reenact.rs: self-reenactment (the portrait is frame k of a real video, driven by
 # the same video), PSNR/SSIM of the face and mouth boxes against the real frames, next to
-# the static frame k (REENACT_FRAMES per video, default 150).
+# the static frame k (REENACT_FRAMES per video, default 150); then benches/broadcast.rs:
+# capture-to-receive latency of a live 640x480@25 chain over RTMP to a real nginx-rtmp
+# on 127.0.0.1, next to the same line without the elements.
 # Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
 # in .cache/bench-venv. JSON on stdout (one document per bench) and in
 # target/bench-<name>.json, tables on stderr. Extra arguments go to `cargo bench`.
-# BENCHES (default "facedetect motionextract portraitanimate lipsync reenact") picks the benches,
+# BENCHES (default "facedetect motionextract portraitanimate lipsync reenact broadcast")
+# picks the benches,
 # BENCH_FRAMES (frames per video, default 30; portraitanimate: 120) and BENCH_ROUNDS
 # (passes over the frames, default 3) tune the run.
 set -euo pipefail
@@ -43,5 +46,5 @@ export BENCH_PYTHON="$VENV/bin/python"
 # Elements are registered in-process by the bench; keep its registry cache apart.
 export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
 BENCH_ARGS=()
-for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync reenact}; do BENCH_ARGS+=(--bench "$b"); done
+for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync reenact broadcast}; do BENCH_ARGS+=(--bench "$b"); done
 cargo bench "${BENCH_ARGS[@]}" "$@"
