@@ -122,11 +122,13 @@ def run_model(path: str, x: np.ndarray) -> dict:
 
 
 def model_io(path: str):
-    """[(name, shape)] of the inputs and of the outputs, as onnxruntime sees them."""
+    """[(name, shape)] of the inputs and of the outputs, as onnxruntime sees them
+    (a symbolic dimension as -1)."""
     import onnxruntime as ort
     s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return ([(i.name, [int(d) for d in i.shape]) for i in s.get_inputs()],
-            [(o.name, [int(d) for d in o.shape]) for o in s.get_outputs()])
+    dims = lambda shape: [d if isinstance(d, int) else -1 for d in shape]  # noqa: E731
+    return ([(i.name, dims(i.shape)) for i in s.get_inputs()],
+            [(o.name, dims(o.shape)) for o in s.get_outputs()])
 
 
 def parse_signature(sig: str):

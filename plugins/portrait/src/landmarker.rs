@@ -107,6 +107,9 @@ pub struct EyeRefiner {
     session: Arc<SharedSession>,
     input: String,
     contour_out: String,
+    /// Both eyes in one run (the model's batch dimension is symbolic).
+    batched: bool,
+    /// Both eye crops, one after the other.
     tensor: Vec<f32>,
 }
 
@@ -114,17 +117,25 @@ impl EyeRefiner {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
         portrait_infer::load(path, device, threads)?.try_map(|session| {
             let sig = session.signature();
-            let count = |s: &[i64]| s.iter().product::<i64>();
-            let contour = sig.outputs.iter().find(|(_, s)| count(s) == 213);
-            let (input, contour_out) = match (sig.inputs.as_slice(), contour) {
-                ([(input, shape)], Some(c)) if shape.as_slice() == [1, 3, 64, 64] => {
-                    (input.clone(), c.0.clone())
+            // 71 x, y, z per eye; a batch dimension that is symbolic (-1) takes both eyes
+            // in one run (scripts/setup.sh converts the model that way).
+            let contour = sig
+                .outputs
+                .iter()
+                .find(|(_, s)| s.len() == 2 && s[1] == 213 && (s[0] == 1 || s[0] == -1));
+            let (input, contour_out, batched) = match (sig.inputs.as_slice(), contour) {
+                ([(input, shape)], Some(c))
+                    if shape.len() == 4
+                        && shape[1..] == [3, 64, 64]
+                        && (shape[0] == 1 || shape[0] == -1) =>
+                {
+                    (input.clone(), c.0.clone(), shape[0] == -1)
                 }
                 _ => {
                     return Err(InferError::ModelInvalid(
                         path.to_path_buf(),
                         format!(
-                            "model {} is not MediaPipe Iris (one [1,3,64,64] input → 213 eye-contour values)",
+                            "model {} is not MediaPipe Iris (one [1,3,64,64] or [N,3,64,64] input → [1 or N, 213] eye-contour values)",
                             sig.describe()
                         ),
                     ));
@@ -134,7 +145,8 @@ impl EyeRefiner {
                 session,
                 input,
                 contour_out,
-                tensor: vec![0.0; 3 * EYE_CROP * EYE_CROP],
+                batched,
+                tensor: vec![0.0; 2 * 3 * EYE_CROP * EYE_CROP],
             })
         })
     }
@@ -162,21 +174,35 @@ impl EyeRefiner {
             (EYE_LEFT_OUTER, EYE_LEFT_INNER, false, &EYE_LEFT_CONTOUR),
             (EYE_RIGHT_INNER, EYE_RIGHT_OUTER, true, &EYE_RIGHT_CONTOUR),
         ];
-        for (a, b, mirror, table) in eyes {
-            let m = eye_crop(landmarks[a], landmarks[b], mirror);
-            frame_to_tensor_affine(frame, &m, EYE_CROP, EYE_CROP, &norm, &mut self.tensor);
+        let one = 3 * EYE_CROP * EYE_CROP;
+        let crops = eyes.map(|(a, b, mirror, _)| eye_crop(landmarks[a], landmarks[b], mirror));
+        for (m, t) in crops.iter().zip(self.tensor.chunks_exact_mut(one)) {
+            frame_to_tensor_affine(frame, m, EYE_CROP, EYE_CROP, &norm, t);
+        }
+        // Both crops in one run when the model takes a batch, else one run each.
+        let runs: &[(usize, usize)] = if self.batched {
+            &[(0, 2)]
+        } else {
+            &[(0, 1), (1, 1)]
+        };
+        for &(first, n) in runs {
             let mut session = self.session.lock();
-            let t = TensorRef::from_array_view(([1usize, 3, EYE_CROP, EYE_CROP], &self.tensor[..]))
-                .map_err(run_err)?;
+            let t = TensorRef::from_array_view((
+                [n, 3, EYE_CROP, EYE_CROP],
+                &self.tensor[first * one..(first + n) * one],
+            ))
+            .map_err(run_err)?;
             let out = session
                 .run(portrait_infer::ort::inputs![self.input.as_str() => t])
                 .map_err(run_err)?;
             let (_, c) = out[self.contour_out.as_str()]
                 .try_extract_tensor::<f32>()
                 .map_err(run_err)?;
-            for (k, &mesh_i) in table.iter().enumerate() {
-                if let Some(p) = c.get(3 * k..3 * k + 2) {
-                    let [x, y] = m.apply(p[0], p[1]);
+            for (e, c) in c.chunks_exact(213).take(n).enumerate() {
+                let (_, _, _, table) = eyes[first + e];
+                let m = &crops[first + e];
+                for (k, &mesh_i) in table.iter().enumerate() {
+                    let [x, y] = m.apply(c[3 * k], c[3 * k + 1]);
                     landmarks[mesh_i][0] = x;
                     landmarks[mesh_i][1] = y;
                 }
