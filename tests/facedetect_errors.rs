@@ -181,47 +181,19 @@ fn gst_launch_uses_our_element_for_both_names() {
 /// top (a white frame): it reshapes its input to [7, −1] (3·64² is not a multiple of 7).
 fn faulty_detector_fixture() -> Vec<u8> {
     let n = 168;
-    let cast = |i: &str, o: &str, to: i64| {
-        onnx::node_with("Cast", &[i], &[o], &[onnx::attr_int("to", to)])
-    };
-    let nodes = vec![
+    let mut nodes = vec![
         onnx::constant("loc0", &[1, n, 4], &vec![0.0; n as usize * 4]),
         onnx::constant("conf0", &[1, n, 2], &[1.0, 0.0].repeat(n as usize)),
         onnx::constant("lm0", &[1, n, 10], &vec![0.0; n as usize * 10]),
-        onnx::constant("white", &[], &[100.0]),
-        onnx::constant("one", &[1], &[1.0]),
-        onnx::constant("minus_one", &[1], &[-1.0]),
-        onnx::constant("six", &[], &[6.0]),
-        onnx::constant("zero", &[], &[0.0]),
-        onnx::node_with(
-            "ReduceMean",
-            &["input"],
-            &["m"],
-            &[onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node_with("Greater", &["m", "white"], &["fail"], &[]),
-        cast("fail", "fail_f", 1),
-        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
-        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
-        onnx::node_with(
-            "Concat",
-            &["k", "minus_one"],
-            &["shape_f"],
-            &[onnx::attr_int("axis", 0)],
-        ),
-        cast("shape_f", "shape", 7),
-        onnx::node_with("Reshape", &["input", "shape"], &["flat"], &[]),
-        onnx::node_with(
-            "ReduceSum",
-            &["flat"],
-            &["s"],
-            &[onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node_with("Mul", &["s", "zero"], &["nothing"], &[]),
+    ];
+    nodes.extend(onnx::fail_when_mean_over(
+        "input", 100.0, "input", "f_", "nothing",
+    ));
+    nodes.extend([
         onnx::node_with("Add", &["loc0", "nothing"], &["loc"], &[]),
         onnx::node_with("Add", &["conf0", "nothing"], &["conf"], &[]),
         onnx::node_with("Add", &["lm0", "nothing"], &["landmarks"], &[]),
-    ];
+    ]);
     onnx::graph_model(
         &[("input", &[1, 3, 64, 64])],
         &nodes,

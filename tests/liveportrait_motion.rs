@@ -410,30 +410,19 @@ fn faulty_warping_fixture() -> Vec<u8> {
         onnx::node_with("Concat", &[a, b], &[o], &[onnx::attr_int("axis", 0)])
     };
     let mut nodes = warping_nodes("img");
+    // Failing: when mean(kp_driving) > FAULT_AT the image does not reshape to [7, -1].
+    nodes.extend(onnx::fail_when_mean_over(
+        "kp_driving",
+        FAULT_AT,
+        "img",
+        "f_",
+        "flat_zero",
+    ));
     nodes.extend([
-        onnx::constant("fail_at", &[], &[FAULT_AT]),
         onnx::constant("stall_at", &[], &[-FAULT_AT]),
         onnx::constant("one", &[1], &[1.0]),
-        onnx::constant("minus_one", &[1], &[-1.0]),
-        onnx::constant("six", &[], &[6.0]),
         onnx::constant("n_stall", &[], &[4000.0]),
         onnx::constant("zero", &[], &[0.0]),
-        // Failing: Reshape(img, [1 + 6·fail, -1]), summed, times 0 onto the image (a
-        // reshape straight back would be fused away by ONNX Runtime's optimiser).
-        onnx::node_with("Greater", &["md", "fail_at"], &["fail"], &[]),
-        cast("fail", "fail_f", 1),
-        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
-        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
-        concat("k", "minus_one", "shape_f"),
-        cast("shape_f", "shape", 7),
-        onnx::node_with("Reshape", &["img", "shape"], &["flat"], &[]),
-        onnx::node_with(
-            "ReduceSum",
-            &["flat"],
-            &["flat_sum"],
-            &[onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node_with("Mul", &["flat_sum", "zero"], &["flat_zero"], &[]),
         onnx::node_with("Add", &["img", "flat_zero"], &["img2"], &[]),
         // Stalling: zeros of [n, n], n = 1 + 4000·stall, squared.
         onnx::node_with("Less", &["md", "stall_at"], &["stall"], &[]),

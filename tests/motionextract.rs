@@ -462,45 +462,17 @@ fn faulty_mesh_fixture() -> Vec<u8> {
         .iter()
         .flat_map(|v| [96.0 + 6.0 * v[0], 96.0 - 6.0 * v[1], 6.0 * v[2]])
         .collect();
-    let cast = |i: &str, o: &str, to: i64| {
-        onnx::node_with("Cast", &[i], &[o], &[onnx::attr_int("to", to)])
-    };
-    let nodes = vec![
+    let mut nodes = vec![
         onnx::constant("lm0", &[1, 1404], &lm),
         onnx::constant("presence0", &[1, 1], &[10.0]),
-        onnx::constant("white", &[], &[0.8]),
-        onnx::constant("one", &[1], &[1.0]),
-        onnx::constant("minus_one", &[1], &[-1.0]),
-        onnx::constant("six", &[], &[6.0]),
-        onnx::constant("zero", &[], &[0.0]),
-        onnx::node_with(
-            "ReduceMean",
-            &["input"],
-            &["m"],
-            &[onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node_with("Greater", &["m", "white"], &["fail"], &[]),
-        cast("fail", "fail_f", 1),
-        onnx::node_with("Mul", &["fail_f", "six"], &["k6"], &[]),
-        onnx::node_with("Add", &["one", "k6"], &["k"], &[]),
-        onnx::node_with(
-            "Concat",
-            &["k", "minus_one"],
-            &["shape_f"],
-            &[onnx::attr_int("axis", 0)],
-        ),
-        cast("shape_f", "shape", 7),
-        onnx::node_with("Reshape", &["input", "shape"], &["flat"], &[]),
-        onnx::node_with(
-            "ReduceSum",
-            &["flat"],
-            &["s"],
-            &[onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node_with("Mul", &["s", "zero"], &["nothing"], &[]),
+    ];
+    nodes.extend(onnx::fail_when_mean_over(
+        "input", 0.8, "input", "f_", "nothing",
+    ));
+    nodes.extend([
         onnx::node_with("Add", &["lm0", "nothing"], &["landmarks"], &[]),
         onnx::node_with("Add", &["presence0", "nothing"], &["presence"], &[]),
-    ];
+    ]);
     onnx::graph_model(
         &[("input", &[1, 3, 192, 192])],
         &nodes,

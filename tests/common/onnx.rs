@@ -209,3 +209,57 @@ pub fn identity_model(input: (&str, &[i64]), outputs: &[(&str, &[i64])]) -> Vec<
 pub fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
+
+/// Nodes computing a scalar `zero` (0.0) that make the run fail when the mean of
+/// `measured` is over `threshold`: `reshaped` is reshaped to [1 + 6·(mean >
+/// threshold), −1], which fails unless its element count is a multiple of 7 (choose a
+/// tensor whose count is not), then summed and multiplied by 0. Adding `zero` to a
+/// fixture's outputs ties them to it (a reshape straight back would be fused away by
+/// ONNX Runtime's optimiser). Node names start with `prefix`.
+pub fn fail_when_mean_over(
+    measured: &str,
+    threshold: f32,
+    reshaped: &str,
+    prefix: &str,
+    zero: &str,
+) -> Vec<Vec<u8>> {
+    let n = |s: &str| format!("{prefix}{s}");
+    let cast = |i: &str, o: &str, to: i64| node_with("Cast", &[i], &[o], &[attr_int("to", to)]);
+    vec![
+        constant(&n("threshold"), &[], &[threshold]),
+        constant(&n("one"), &[1], &[1.0]),
+        constant(&n("minus_one"), &[1], &[-1.0]),
+        constant(&n("six"), &[], &[6.0]),
+        constant(&n("zero_c"), &[], &[0.0]),
+        node_with(
+            "ReduceMean",
+            &[measured],
+            &[&n("mean")],
+            &[attr_int("keepdims", 0)],
+        ),
+        node_with(
+            "Greater",
+            &[&n("mean"), &n("threshold")],
+            &[&n("fail")],
+            &[],
+        ),
+        cast(&n("fail"), &n("fail_f"), 1),
+        node_with("Mul", &[&n("fail_f"), &n("six")], &[&n("k6")], &[]),
+        node_with("Add", &[&n("one"), &n("k6")], &[&n("k")], &[]),
+        node_with(
+            "Concat",
+            &[&n("k"), &n("minus_one")],
+            &[&n("shape_f")],
+            &[attr_int("axis", 0)],
+        ),
+        cast(&n("shape_f"), &n("shape"), 7),
+        node_with("Reshape", &[reshaped, &n("shape")], &[&n("flat")], &[]),
+        node_with(
+            "ReduceSum",
+            &[&n("flat")],
+            &[&n("sum")],
+            &[attr_int("keepdims", 0)],
+        ),
+        node_with("Mul", &[&n("sum"), &n("zero_c")], &[zero], &[]),
+    ]
+}

@@ -92,6 +92,15 @@ pub enum AnalysisFallback {
     Error = 1,
 }
 
+/// The `fallback` property of `facedetect` and `motionextract`.
+pub fn analysis_fallback_property() -> glib::ParamSpec {
+    glib::ParamSpecEnum::builder_with_default("fallback", AnalysisFallback::Skip)
+        .nick("Fallback")
+        .blurb("When a model run fails: skip (default): a warning, frames pass on without this element's metas (downstream, portraitanimate holds and then eases to the neutral portrait), the model is retried after a back-off of 1 s doubling up to 30 s, an info message on recovery; error: the stream ends with an error")
+        .mutable_playing()
+        .build()
+}
+
 /// Circuit breaker back-off after a model fault: the first, and the most.
 const BACK_OFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 

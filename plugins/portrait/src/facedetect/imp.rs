@@ -171,11 +171,7 @@ impl ObjectImpl for FaceDetect {
                     .default_value(false)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecEnum::builder_with_default("fallback", AnalysisFallback::Skip)
-                    .nick("Fallback")
-                    .blurb("When a model run fails: skip (default): a warning, frames pass on without this element's metas (downstream, portraitanimate holds and then eases to the neutral portrait), the model is retried after a back-off of 1 s doubling up to 30 s, an info message on recovery; error: the stream ends with an error")
-                    .mutable_playing()
-                    .build(),
+                live::analysis_fallback_property(),
             ];
             props.extend(Live::properties());
             props
