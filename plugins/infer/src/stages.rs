@@ -121,13 +121,19 @@ mod tests {
         spin(Duration::from_millis(4));
         let s = finish();
         let total = t.elapsed();
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        assert!(ms(s[0]) >= 3.0 && ms(s[0]) < 4.5, "{s:?}");
-        assert!(ms(s[1]) >= 6.0 && ms(s[1]) < 7.5, "{s:?}");
-        assert!(ms(s[2]) >= 2.0 && ms(s[2]) < 3.5, "{s:?}");
-        assert!(ms(s[3]) >= 4.0 && ms(s[3]) < 5.5, "{s:?}");
+        // Each stage holds at least its own spins; what a busy machine adds (the
+        // thread preempted) is in the total too, so no stage can exceed its spins by
+        // more than the whole frame exceeds all of them.
+        let spun = [3, 6, 2, 4].map(Duration::from_millis);
+        let slack = total.saturating_sub(spun.iter().sum());
+        for (got, want) in s.iter().zip(spun) {
+            assert!(*got >= want && *got <= want + slack, "{s:?} in {total:?}");
+        }
         let sum: Duration = s.iter().sum();
-        assert!(sum <= total && total - sum < Duration::from_millis(1));
+        assert!(
+            sum <= total && total - sum < Duration::from_millis(1),
+            "{s:?} in {total:?}"
+        );
     }
 
     #[test]
