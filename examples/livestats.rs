@@ -257,9 +257,8 @@ fn run(args: Args) -> Result<(), String> {
         }
         j.push('}');
         eprint!("\r{line}");
-        if args.seconds == 0 {
-            // Interactive: keep the one line updating.
-        } else {
+        // Interactive (no --seconds): the one line keeps updating in place.
+        if args.seconds > 0 {
             eprintln!();
         }
         if let Some(f) = json.as_mut() {

@@ -58,7 +58,7 @@ pub enum Degradation {
     #[enum_value(name = "Pinned tier 2: tier 1 and no eye refinement", nick = "tier-2")]
     Tier2 = 3,
     #[enum_value(
-        name = "Pinned tier 3: tier 2 and half the frame rate rendered",
+        name = "Pinned tier 3: tier 2 and every other frame left out (the same ones in every element)",
         nick = "tier-3"
     )]
     Tier3 = 4,
@@ -147,6 +147,24 @@ impl Faults {
         );
     }
 
+    /// A model run failed (`why`, naming the element): with `error` (the element's
+    /// `fallback=error`) the element error, and the stream ends (`Err`); else as
+    /// [`Faults::failed`], and the caller shows its fallback (`Ok`).
+    pub fn run_failed(
+        &self,
+        element: &impl IsA<gst::Element>,
+        error: bool,
+        why: &str,
+        meanwhile: &str,
+    ) -> Result<(), gst::FlowError> {
+        if error {
+            gst::element_error!(element, gst::StreamError::Failed, ("{}", why));
+            return Err(gst::FlowError::Error);
+        }
+        self.failed(element, why, meanwhile);
+        Ok(())
+    }
+
     /// A run succeeded: after a fault, an info message that `what` recovered.
     pub fn succeeded(&self, element: &impl IsA<gst::Element>, what: &str) {
         if lock(&self.breaker).success() {
@@ -164,7 +182,7 @@ impl Faults {
 pub const TIER1_INTERVAL_FACTOR: u32 = 4;
 /// From this tier, no eye refinement (motionextract).
 pub const TIER_NO_EYES: u8 = 2;
-/// From this tier, every other frame is not rendered (portraitanimate).
+/// From this tier, every element leaves out the odd frames (by running time).
 pub const TIER_HALF_RATE: u8 = 3;
 
 /// A processed frame is let through at least this often, even late, so the element
@@ -261,7 +279,7 @@ macro_rules! live_transform_methods {
             use gst::prelude::Cast;
             match self.live.admit(self.obj().upcast_ref(), &inbuf) {
                 $crate::live::Admit::Drop => Ok(gst::FlowSuccess::Ok),
-                $crate::live::Admit::Process(_) => {
+                $crate::live::Admit::Process => {
                     gst_base::subclass::prelude::BaseTransformImplExt::parent_submit_input_buffer(
                         self, is_discont, inbuf,
                     )
@@ -274,8 +292,8 @@ macro_rules! live_transform_methods {
 /// Whether a frame is worked on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
-    /// Process it at this degradation tier; call [`Live::done`] after.
-    Process(u8),
+    /// Process it (at [`Live::tier`]); call [`Live::done`] after.
+    Process,
     /// Drop it: it would be late, or the tier skips it.
     Drop,
 }
@@ -520,7 +538,7 @@ impl Live {
                 Admit::Drop
             } else {
                 st.frame_start = Some(Instant::now());
-                Admit::Process(tier)
+                Admit::Process
             }
         };
         if let Some(m) = self.due_stats(element) {
@@ -536,8 +554,8 @@ impl Live {
     }
 
     /// The admitted frame is done: its stage times are recorded, the reported latency
-    /// follows the p95 per-frame time (a latency message when it moves by a quarter
-    /// or more), a statistics message when one is due.
+    /// follows the p95 per-frame time (a latency message when it rises by a quarter, or
+    /// falls by a fifth at most once a second), a statistics message when one is due.
     pub fn done(&self, element: &gst_base::BaseTransform) {
         let spent = stages::finish();
         let mut latency_changed = false;

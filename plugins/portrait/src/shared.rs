@@ -69,22 +69,22 @@ pub fn load_model<T>(
     loaded: Result<Loaded<T>, InferError>,
 ) -> Result<T, gst::ErrorMessage> {
     let loaded = loaded.map_err(|e| infer_error(what, e))?;
-    if let Some(why) = &loaded.fallback
-        && !portrait_infer::gpu_present()
-    {
-        gst::info!(
-            CAT,
-            obj = element,
-            "{}: device=auto runs on the CPU: {}",
-            what,
-            why
-        );
-    } else if let Some(why) = &loaded.fallback {
-        gst::element_warning!(
-            element,
-            gst::ResourceError::Settings,
-            ("{}: device=auto is running on CPU: {}", what, why)
-        );
+    if let Some(why) = &loaded.fallback {
+        if portrait_infer::gpu_present() {
+            gst::element_warning!(
+                element,
+                gst::ResourceError::Settings,
+                ("{}: device=auto is running on CPU: {}", what, why)
+            );
+        } else {
+            gst::info!(
+                CAT,
+                obj = element,
+                "{}: device=auto runs on the CPU: {}",
+                what,
+                why
+            );
+        }
     }
     Ok(loaded.model)
 }

@@ -391,16 +391,13 @@ impl FaceDetect {
             })?;
             let dets = match st.detector.detect(&view, &params) {
                 Ok(d) => d,
-                Err(e) if fallback == AnalysisFallback::Error => {
-                    gst::element_imp_error!(self, gst::StreamError::Failed, ("facedetect: {}", e));
-                    return Err(gst::FlowError::Error);
-                }
                 Err(e) => {
-                    self.faults.failed(
+                    self.faults.run_failed(
                         &*self.obj(),
+                        fallback == AnalysisFallback::Error,
                         &format!("facedetect: {e}"),
                         "frames pass on without faces",
-                    );
+                    )?;
                     st.faces.clear();
                     return Ok(gst::FlowSuccess::Ok);
                 }

@@ -441,20 +441,13 @@ impl MotionExtract {
                         "face {}: no motion (mesh presence under the threshold, or lost)",
                         face.track_id
                     ),
-                    Err(e) if fallback == AnalysisFallback::Error => {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Failed,
-                            ("motionextract: {}", e)
-                        );
-                        return Err(gst::FlowError::Error);
-                    }
                     Err(e) => {
-                        self.faults.failed(
+                        self.faults.run_failed(
                             &*self.obj(),
+                            fallback == AnalysisFallback::Error,
                             &format!("motionextract: {e}"),
                             "frames pass on without motion",
-                        );
+                        )?;
                         motions.clear();
                         break;
                     }

@@ -130,6 +130,14 @@ impl ObjectSubclass for PortraitAnimate {
     type ParentType = gst_base::BaseTransform;
 }
 
+/// What `fallback` shows while the renderer is at fault.
+fn fallback_shown(lp: &Lp, fallback: Fallback) -> &'static str {
+    match fallback {
+        Fallback::Hold if lp.rendered => "showing the last good face",
+        _ => "showing the neutral portrait",
+    }
+}
+
 /// Runs `paint` on the driving frame `inbuf` (negotiated as `info`) as a pixel view.
 fn driver_mouth(
     inbuf: &gst::Buffer,
@@ -644,16 +652,13 @@ impl PortraitAnimate {
                         let r = lp.renderer.render(&d, &reference);
                         let took = t.elapsed();
                         match r {
-                            Err(e) if fallback == Fallback::Error => {
-                                gst::element_imp_error!(
-                                    self,
-                                    gst::StreamError::Failed,
-                                    ("portraitanimate: {}", e)
-                                );
-                                return Err(gst::FlowError::Error);
-                            }
                             Err(e) => {
-                                self.fault(lp, fallback, &e.to_string());
+                                lp.faults.run_failed(
+                                    &*self.obj(),
+                                    fallback == Fallback::Error,
+                                    &format!("portraitanimate: {e}"),
+                                    fallback_shown(lp, fallback),
+                                )?;
                                 false
                             }
                             Ok(_) if !deadline.is_zero() && took > deadline => {
@@ -662,7 +667,11 @@ impl PortraitAnimate {
                                     took.as_millis(),
                                     deadline.as_millis()
                                 );
-                                self.fault(lp, fallback, &why);
+                                lp.faults.failed(
+                                    &*self.obj(),
+                                    &format!("portraitanimate: {why}"),
+                                    fallback_shown(lp, fallback),
+                                );
                                 // The frame itself was rendered: show it.
                                 lp.rendered = true;
                                 true
@@ -730,16 +739,6 @@ impl PortraitAnimate {
             face_paint::paint_eyelids(&sf.points, &st.targets, out, ow, oh);
         }
         Ok(gst::FlowSuccess::Ok)
-    }
-
-    /// A model run failed or stalled: warn, and open the breaker.
-    fn fault(&self, lp: &mut Lp, fallback: Fallback, why: &str) {
-        let shown = match fallback {
-            Fallback::Hold if lp.rendered => "showing the last good face",
-            _ => "showing the neutral portrait",
-        };
-        lp.faults
-            .failed(&*self.obj(), &format!("portraitanimate: {why}"), shown);
     }
 
     /// Loads the LivePortrait files and prepares the source face: its 256² crop (2.3×
