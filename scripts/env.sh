@@ -13,5 +13,6 @@ mkdir -p "$XDG_CACHE_HOME"
 portrait_plugin_path() {
   local sys
   sys="$(pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)"
-  export GST_PLUGIN_SYSTEM_PATH="$HOME/.local/share/gstreamer-1.0/plugins:$sys:$1"
+  # gst-plugins/: webrtcsink & co., built by scripts/build_webrtc.sh.
+  export GST_PLUGIN_SYSTEM_PATH="$HOME/.local/share/gstreamer-1.0/plugins:$sys:$GST_PORTRAIT_CACHE_DIR/gst-plugins:$1"
 }

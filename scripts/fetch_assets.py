@@ -175,9 +175,9 @@ def converted_ok(a, dest: Path, manifest) -> bool:
     return got == expected_stamp(a, manifest) and sha == file_sha256(dest)
 
 
-def tools_venv(cache: Path, pins: list) -> Path:
-    """<cache>/tools-venv with exactly the pinned packages; returns its python."""
-    venv = cache / "tools-venv"
+def tools_venv(cache: Path, pins: list, name: str = "tools-venv") -> Path:
+    """<cache>/NAME with exactly the pinned packages; returns its python."""
+    venv = cache / name
     py = venv / "bin" / "python"
     stamp = venv / "gst-portrait-pins.txt"
     want = "\n".join(pins) + "\n"
@@ -251,6 +251,10 @@ def main():
         if "convert" in a:
             return converted_ok(a, dest, manifest)
         return dest.is_file() and file_sha256(dest) == a["sha256"]
+
+    # The independent WebRTC receiver of the broadcast tests (scripts/webrtc_receiver.py).
+    if not only or "webrtc-venv" in only:
+        tools_venv(args.cache, list(manifest["webrtc-venv"]["packages"]), "webrtc-venv")
 
     todo = [a for a in assets if not present(a)]
     # A conversion's numerical check reads a test image from the cache: fetch it too.

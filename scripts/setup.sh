@@ -18,6 +18,9 @@ APT_PACKAGES=(
   espeak-ng libespeak-ng-dev
   # An RTMP server the broadcast tests publish to (started by them on 127.0.0.1).
   nginx libnginx-mod-rtmp
+  # WebRTC: libnice's GStreamer elements (ICE) at run time, and the webrtc library's
+  # headers for building webrtcsink (scripts/build_webrtc.sh).
+  gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
 )
 
 missing=()
@@ -48,3 +51,5 @@ if ! apt-cache show opencv-doc >/dev/null 2>&1; then
 fi
 
 python3 scripts/fetch_assets.py "$@"
+# webrtcsink, webrtcsrc and whipclientsink (not in Debian 12): built once into the cache.
+bash scripts/build_webrtc.sh
