@@ -13,7 +13,8 @@
 # the same video), PSNR/SSIM of the face and mouth boxes against the real frames, next to
 # the static frame k (REENACT_FRAMES per video, default 150); then benches/broadcast.rs:
 # capture-to-receive latency of a live 640x480@25 chain over RTMP to a real nginx-rtmp
-# on 127.0.0.1, next to the same line without the elements.
+# and over WebRTC (webrtcsink) to the aiortc viewer, on 127.0.0.1, next to the same
+# lines without the elements.
 # Sets up (idempotently) the assets and a Python venv with numpy + onnxruntime 1.31.1
 # in .cache/bench-venv. JSON on stdout (one document per bench) and in
 # target/bench-<name>.json, tables on stderr. Extra arguments go to `cargo bench`.
@@ -45,6 +46,8 @@ export BENCH_PYTHON="$VENV/bin/python"
 
 # Elements are registered in-process by the bench; keep its registry cache apart.
 export GST_REGISTRY="$XDG_CACHE_HOME/gst-registry-bench.bin"
+# webrtcsink (scripts/build_webrtc.sh) for benches/broadcast.rs.
+export GST_PLUGIN_PATH="$GST_PORTRAIT_CACHE_DIR/gst-plugins${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 BENCH_ARGS=()
 for b in ${BENCHES:-facedetect motionextract portraitanimate lipsync reenact broadcast}; do BENCH_ARGS+=(--bench "$b"); done
 cargo bench "${BENCH_ARGS[@]}" "$@"

@@ -71,14 +71,22 @@ MARKER_BITS = 24
 
 def read_marker(frame):
     """The ms code in the frame's top row of cells: a white and a black cell, then
-    MARKER_BITS cells, most significant first (white = 1). None if absent."""
-    if frame.width < (MARKER_BITS + 2) * MARKER_CELL:
-        return None
-    luma = frame.to_ndarray(format="gray")
+    MARKER_BITS cells, most significant first (white = 1). None if absent. Reads the
+    luma plane (no numpy in this venv)."""
     c = MARKER_CELL
+    if frame.width < (MARKER_BITS + 2) * c or frame.height < c:
+        return None
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    stride = plane.line_size
+    data = bytes(plane)
+    lo, hi = c // 4, 3 * c // 4
 
     def cell(i):
-        return float(luma[c // 4:3 * c // 4, i * c + c // 4:i * c + 3 * c // 4].mean())
+        x = i * c
+        return sum(sum(data[y * stride + x + lo:y * stride + x + hi])
+                   for y in range(lo, hi)) / ((hi - lo) ** 2)
 
     white, black = cell(0), cell(1)
     if white - black < 100:
