@@ -21,6 +21,8 @@ APT_PACKAGES=(
   # WebRTC: libnice's GStreamer elements (ICE) at run time, and the webrtc library's
   # headers for building webrtcsink (scripts/build_webrtc.sh).
   gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
+  # A browser the WebRTC tests open webrtcsink's viewer page in (headless).
+  chromium
 )
 
 missing=()
@@ -53,3 +55,7 @@ fi
 python3 scripts/fetch_assets.py "$@"
 # webrtcsink, webrtcsrc and whipclientsink (not in Debian 12): built once into the cache.
 bash scripts/build_webrtc.sh
+# The one-stream viewer page, next to gstwebrtc-api's (webrtcsink's web-server-directory).
+source scripts/env.sh
+web="$GST_PORTRAIT_CACHE_DIR/web/gstwebrtc-api"
+cmp -s pipelines/broadcast/watch.html "$web/watch.html" || cp pipelines/broadcast/watch.html "$web/"

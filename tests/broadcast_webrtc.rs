@@ -274,6 +274,97 @@ fn video_driven_portrait_reaches_a_webrtc_viewer() {
     assert!(r.with_face as f64 >= 0.95 * r.video_frames as f64, "{r:?}");
 }
 
+/// The page a person opens: the video-driven line streams while headless Chromium
+/// (Debian's, installed by the set-up) plays `watch.html` from webrtcsink's own web
+/// server; its `getStats()` figures, logged to the console each second, must show the
+/// 512² video decoding all along.
+#[test]
+fn video_driven_portrait_plays_in_chromium_from_the_served_page() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    common::init();
+    let (port, web_port) = (free_port(), free_port());
+    let web = common::cache_dir().join("web/gstwebrtc-api");
+    assert!(
+        web.join("watch.html").is_file(),
+        "scripts/setup.sh puts watch.html there"
+    );
+    let line = broadcast_line(
+        "webrtc-video-driven.txt",
+        &[
+            ("SIGNALLING_PORT", &port.to_string()),
+            ("WEB_PORT", &web_port.to_string()),
+            ("WEB", web.to_str().unwrap()),
+        ],
+    );
+    let publisher = gst::parse::launch(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    publisher.set_state(gst::State::Playing).unwrap();
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", web_port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "web server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let profile =
+        std::env::temp_dir().join(format!("gst-portrait-chromium-{}", std::process::id()));
+    let log = profile.with_extension("log");
+    // The flags a closed network needs (no background connections, no GPU, no sandbox
+    // as root); console messages go to stderr with --enable-logging.
+    let mut chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "http://127.0.0.1:{web_port}/watch.html?signalling={port}"
+        ))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("chromium is installed (scripts/setup.sh)");
+    let ended = publisher.bus().unwrap().timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    publisher.set_state(gst::State::Null).unwrap();
+    let console = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(ended.is_some(), "the line ended");
+    // "watch: video framesDecoded=N size=WxH codec=…", once a second.
+    let decoded: Vec<(u64, String)> = console
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("watch: video framesDecoded=").nth(1)?;
+            let (n, rest) = rest.split_once(' ')?;
+            let size = rest.strip_prefix("size=")?.split(' ').next()?;
+            Some((n.parse().ok()?, size.to_string()))
+        })
+        .collect();
+    println!(
+        "Chromium's framesDecoded, each second: {:?}",
+        decoded.iter().map(|d| d.0).collect::<Vec<_>>()
+    );
+    let last = decoded.last().map_or(0, |d| d.0);
+    // 472 frames at 23.98 fps; the page joins after a second or two.
+    assert!(last >= 300, "frames decoded in Chromium: {last}\n{console}");
+    assert!(
+        decoded.windows(2).all(|w| w[1].0 >= w[0].0),
+        "framesDecoded only grows"
+    );
+    assert!(decoded.iter().all(|d| d.1 == "512x512"), "{decoded:?}");
+}
+
 /// The talking avatar with its voice (LibriVox clip 0870, 7.1 s) → webrtcsink.
 #[test]
 fn talking_avatar_reaches_a_webrtc_viewer_with_its_audio() {
