@@ -215,12 +215,17 @@ pub enum NoTransfer {
 /// Fills the driven mouth opening with the driving frame's own mouth interior: its
 /// inner-lip ring (`driver`, 468 landmarks in `frame`'s pixels) is mapped onto the
 /// driven one (`targets`, output pixels) triangle by triangle (a fan around the ring's
-/// centroid, so the lip edges meet), its colour scaled so that the driver's lips match
-/// the output's, and blended over the warped portrait with the opening's opacity and a
-/// feathered edge. Used when a real face drives the portrait: teeth, tongue and shading
-/// come from the driver, frame by frame.
+/// centroid, so the lip edges meet), its light scaled so that the driver's lips match
+/// the output's in luminance, and blended over the warped portrait with the opening's
+/// opacity and a feathered edge. Used when a real face drives the portrait: teeth,
+/// tongue and shading come from the driver, frame by frame. A portrait that shows its
+/// own teeth keeps them under its upper lip, as far down as its own opening reached (as
+/// in [`synth_mouth`]), as long as the driver shows none there: its cavity would
+/// otherwise punch a hole into the smile.
+#[allow(clippy::too_many_arguments)]
 pub fn transfer_mouth(
     frame: &FrameRef,
+    portrait: &FrameRef,
     driver: &[[f32; 3]],
     source: &[[f32; 2]],
     targets: &[[f32; 2]],
@@ -255,15 +260,105 @@ pub fn transfer_mouth(
     if d_mean.iter().all(|&v| v < 24.0) && spread < 2.0 {
         return Err(NoTransfer::NoPicture);
     }
-    let gain: [f32; 3] = std::array::from_fn(|k| (o_mean[k] / d_mean[k].max(1.0)).clamp(0.5, 2.0));
+    let d = Ring::from(drv);
+    // One gain for the three channels, from the lips' luminance: the portrait's light
+    // without its lip colour, so the driver's teeth stay white on a redder-lipped face.
+    let lum = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+    let gain = [(lum(o_mean) / lum(d_mean).max(1.0)).clamp(0.5, 2.0); 3];
 
-    let (t, d) = (Ring::from(|i| targets[i]), Ring::from(drv));
-    fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
+    let t = Ring::from(|i| targets[i]);
+    let driver_at = |p: [f32; 2]| -> Option<[f32; 3]> {
         let sp = t.map(p, &d)?;
         let c = sample(frame, sp[0], sp[1]);
         Some(std::array::from_fn(|k| c[k] * gain[k]))
+    };
+    let own = OwnInterior::new(portrait, source, targets);
+    let k = own.driver_weight(&t, driver_at);
+    fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
+        let c = driver_at(p)?;
+        Some(match own.colour(&t, p) {
+            Some(o) => std::array::from_fn(|i| o[i] + (c[i] - o[i]) * k),
+            None => c,
+        })
     });
     Ok(())
+}
+
+/// The portrait's own mouth interior (teeth it shows), kept right under the driven upper
+/// lip down to the depth of the portrait's own opening.
+struct OwnInterior<'a> {
+    portrait: &'a FrameRef<'a>,
+    source: Ring,
+    unit: Ring,
+    /// The driven opening's height and the portrait's own (0: lips closed), in output
+    /// pixels.
+    gap_t: f32,
+    gap_own: f32,
+}
+
+impl<'a> OwnInterior<'a> {
+    fn new(portrait: &'a FrameRef<'a>, source: &[[f32; 2]], targets: &[[f32; 2]]) -> Self {
+        let width_t = dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT]).max(1.0);
+        let width_s = dist(source[MOUTH_INNER_LEFT], source[MOUTH_INNER_RIGHT]).max(1.0);
+        let gap_own = if portrait.width >= 2 && lip_ratio(|i| source[i]) >= 0.04 {
+            dist(source[LIP_UPPER_INNER], source[LIP_LOWER_INNER]) * width_t / width_s
+        } else {
+            0.0
+        };
+        OwnInterior {
+            portrait,
+            source: Ring::from(|i| source[i]),
+            unit: Ring::unit(),
+            gap_t: dist(targets[LIP_UPPER_INNER], targets[LIP_LOWER_INNER]).max(1.0),
+            gap_own,
+        }
+    }
+
+    /// Where output pixel `p` sits in the driven ring `t`: (u across, depth below the
+    /// upper lip in pixels).
+    fn place(&self, t: &Ring, p: [f32; 2]) -> Option<(f32, f32)> {
+        let [u, v] = t.map(p, &self.unit)?;
+        Some((u, v * self.gap_t))
+    }
+
+    /// How much of a driver's interior (`driver_at`, output pixels) shows within the
+    /// portrait's own opening: 1 where the driver's is as bright there as the
+    /// portrait's own (its teeth show: a real mouth, frame by frame), falling to 0 as
+    /// it gets darker (teeth hidden or dark: the portrait keeps its own). One weight
+    /// for the whole band, so no pixel of it flickers between the two.
+    fn driver_weight(&self, t: &Ring, driver_at: impl Fn([f32; 2]) -> Option<[f32; 3]>) -> f32 {
+        if self.gap_own <= 0.0 {
+            return 1.0;
+        }
+        let lum = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        let (mut own, mut drv) = (0.0, 0.0);
+        for u in [0.3, 0.4, 0.5, 0.6, 0.7] {
+            for v in [0.25, 0.5, 0.75] {
+                let depth = v * self.gap_own.min(self.gap_t);
+                let Some(p) = self.unit.map([u, depth / self.gap_t], t) else {
+                    continue;
+                };
+                if let (Some(o), Some(d)) = (self.colour(t, p), driver_at(p)) {
+                    own += lum(o);
+                    drv += lum(d);
+                }
+            }
+        }
+        if own <= 0.0 {
+            return 1.0;
+        }
+        smoothstep(0.6, 0.9, drv / own)
+    }
+
+    /// The portrait's own interior at `p`, if `p` lies within its own opening's depth.
+    fn colour(&self, t: &Ring, p: [f32; 2]) -> Option<[f32; 3]> {
+        let (u, depth) = self.place(t, p)?;
+        if depth >= self.gap_own {
+            return None;
+        }
+        let sp = self.unit.map([u, depth / self.gap_own], &self.source)?;
+        Some(sample(self.portrait, sp[0], sp[1]))
+    }
 }
 
 /// Fills the driven mouth opening from the portrait alone (a talking avatar, or a
@@ -289,20 +384,10 @@ pub fn synth_mouth(
     let Some(lips) = lip_colour(out, w, h, targets) else {
         return;
     };
-    let (t, s, unit) = (
-        Ring::from(|i| targets[i]),
-        Ring::from(|i| source[i]),
-        Ring::unit(),
-    );
+    let t = Ring::from(|i| targets[i]);
+    let own = OwnInterior::new(portrait, source, targets);
+    let (gap_t, gap_own) = (own.gap_t, own.gap_own);
     let width_t = dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT]).max(1.0);
-    let width_s = dist(source[MOUTH_INNER_LEFT], source[MOUTH_INNER_RIGHT]).max(1.0);
-    let gap_t = dist(targets[LIP_UPPER_INNER], targets[LIP_LOWER_INNER]).max(1.0);
-    // The portrait's own opening, in output pixels.
-    let gap_own = if lip_ratio(|i| source[i]) >= 0.04 {
-        dist(source[LIP_UPPER_INNER], source[LIP_LOWER_INNER]) * width_t / width_s
-    } else {
-        0.0
-    };
     let teeth_h = 0.11 * width_t;
     let lum = 0.299 * lips[0] + 0.587 * lips[1] + 0.114 * lips[2];
     let light = (lum / 150.0).clamp(0.5, 1.3);
@@ -311,12 +396,11 @@ pub fn synth_mouth(
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * k)
     };
     fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
-        let [u, v] = t.map(p, &unit)?;
-        let depth = v * gap_t;
-        if depth < gap_own {
-            let sp = unit.map([u, depth / gap_own], &s)?;
-            return Some(sample(portrait, sp[0], sp[1]));
+        if let Some(c) = own.colour(&t, p) {
+            return Some(c);
         }
+        let (u, depth) = own.place(&t, p)?;
+        let v = depth / gap_t;
         let side = (2.0 * u - 1.0).abs();
         // The cavity: the lips' colour in deep shadow, darkest at the back.
         let mut c = lips.map(|x| x * 0.2 * (0.75 + 0.25 * side));
@@ -560,7 +644,7 @@ mod tests {
 
         let mut out = skin.clone();
         assert_eq!(
-            transfer_mouth(&frame, &driver, &closed, &open, &mut out, 100, 100),
+            transfer_mouth(&frame, &frame, &driver, &closed, &open, &mut out, 100, 100),
             Ok(())
         );
         let c = px(&out, 50, 70);
@@ -572,19 +656,53 @@ mod tests {
 
         // The portrait's own opening as wide: nothing to paint.
         let mut out = skin.clone();
-        let r = transfer_mouth(&frame, &driver, &open, &open, &mut out, 100, 100);
+        let r = transfer_mouth(&frame, &frame, &driver, &open, &open, &mut out, 100, 100);
         assert_eq!(r, Err(NoTransfer::NotOpen));
         assert_eq!(out, skin);
         // A closed driver mouth cannot fill a dubbed opening.
         let shut: Vec<[f32; 3]> = closed.iter().map(|p| [p[0], p[1], 0.0]).collect();
-        let r = transfer_mouth(&frame, &shut, &closed, &open, &mut out, 100, 100);
+        let r = transfer_mouth(&frame, &frame, &shut, &closed, &open, &mut out, 100, 100);
         assert_eq!(r, Err(NoTransfer::DriverClosed));
         // A blank (black) driving frame, as a talking avatar's.
         let black = vec![0u8; 100 * 100 * 3];
         let blank = FrameRef::packed(PixelFormat::Rgb, 100, 100, &black).unwrap();
-        let r = transfer_mouth(&blank, &driver, &closed, &open, &mut out, 100, 100);
+        let r = transfer_mouth(&blank, &frame, &driver, &closed, &open, &mut out, 100, 100);
         assert_eq!(r, Err(NoTransfer::NoPicture));
         assert_eq!(out, skin);
+    }
+
+    #[test]
+    fn a_smiles_teeth_stay_when_a_driver_opens_the_mouth() {
+        use crate::PixelFormat;
+        // The portrait smiles 6 px apart with blue-white "teeth"; the driver's mouth,
+        // open 16 px, is dark inside (no teeth showing).
+        let smile = face(6.0, 6.0);
+        let open = face(16.0, 6.0);
+        let mut rgba = image([200, 150, 120]);
+        for y in 64..76 {
+            for x in 36..64 {
+                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
+            }
+        }
+        let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &rgba).unwrap();
+        let mut rgb = [200u8, 150, 120].repeat(100 * 100);
+        for y in 62..79 {
+            for x in 35..66 {
+                rgb[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3].copy_from_slice(&[40, 20, 20]);
+            }
+        }
+        let frame = FrameRef::packed(PixelFormat::Rgb, 100, 100, &rgb).unwrap();
+        let driver: Vec<[f32; 3]> = open.iter().map(|p| [p[0], p[1], 0.0]).collect();
+        let mut out = image([200, 150, 120]);
+        assert_eq!(
+            transfer_mouth(
+                &frame, &portrait, &driver, &smile, &open, &mut out, 100, 100
+            ),
+            Ok(())
+        );
+        let (top, below) = (px(&out, 50, 64), px(&out, 50, 73));
+        assert!(top[2] > 200 && top[2] > top[0], "own teeth kept: {top:?}");
+        assert!(lum(below) < 80.0, "the driver's interior below: {below:?}");
     }
 
     #[test]

@@ -712,12 +712,13 @@ impl PortraitAnimate {
             }
         } else {
             if mouth_interior {
-                // The driving face's own mouth when its pixels show one; else the
-                // portrait's own interior and a drawn one.
+                // The driving face's own mouth when its pixels show one (below the
+                // portrait's own teeth); else the portrait's own interior and a drawn one.
                 let from_driver = match (inbuf.meta::<MotionMeta>(), st.in_info.as_ref()) {
-                    (Some(m), Some(info)) => driver_mouth(inbuf, info, |frame| {
+                    (Some(m), Some(info)) => driver_mouth(inbuf, info, |driving| {
                         face_paint::transfer_mouth(
-                            frame,
+                            driving,
+                            &frame,
                             &m.landmarks,
                             &sf.points,
                             &st.targets,
