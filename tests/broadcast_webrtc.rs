@@ -112,6 +112,18 @@ impl Drop for Viewer {
     }
 }
 
+/// Waits (at most 20 s) until something listens on 127.0.0.1:`port`.
+fn wait_for_port(port: u16, what: &str) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{what} on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `GET path` on 127.0.0.1:`port`: the status line and the body.
 fn http_get(port: u16, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -207,21 +219,13 @@ fn stream(
     // The viewer waits for the signalling server (or is the WHIP endpoint) first.
     let mut viewer = Viewer::start(&via, 150);
     if let Via::Whip { port } = via {
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(20), "WHIP endpoint");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "WHIP endpoint");
     }
     let publisher = gst::parse::launch(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
     publisher.set_state(gst::State::Playing).unwrap();
     if let Via::Signalling { web_port, .. } = via {
         // The viewer page webrtcsink serves while it streams.
-        let t = Instant::now();
-        while TcpStream::connect(("127.0.0.1", web_port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(20), "web server");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(web_port, "web server");
         let (status, body) = http_get(web_port, "/");
         assert!(status.contains("200"), "viewer page: {status}");
         assert!(body.contains("gstwebrtc-api-3.0.0.min.js"), "viewer page");
@@ -298,11 +302,7 @@ fn video_driven_portrait_plays_in_chromium_from_the_served_page() {
     );
     let publisher = gst::parse::launch(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
     publisher.set_state(gst::State::Playing).unwrap();
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", web_port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "web server");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(web_port, "web server");
     let profile =
         std::env::temp_dir().join(format!("gst-portrait-chromium-{}", std::process::id()));
     let log = profile.with_extension("log");

@@ -548,6 +548,18 @@ mod tests {
         [img[o], img[o + 1], img[o + 2]]
     }
 
+    /// Skin with blue-white "teeth" (a colour nothing drawn has) inside a smile 6 px
+    /// apart (`face(6.0, …)`).
+    fn smile_teeth() -> Vec<u8> {
+        let mut rgba = image([200, 150, 120]);
+        for y in 64..76 {
+            for x in 36..64 {
+                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
+            }
+        }
+        rgba
+    }
+
     fn lum(c: [u8; 3]) -> f32 {
         0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32
     }
@@ -600,12 +612,7 @@ mod tests {
         // (a colour nothing drawn has), and is driven to 16 px.
         let smile = face(6.0, 6.0);
         let open = face(16.0, 6.0);
-        let mut rgba = image([200, 150, 120]);
-        for y in 64..76 {
-            for x in 36..64 {
-                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
-            }
-        }
+        let rgba = smile_teeth();
         let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &rgba).unwrap();
         let mut out = image([200, 150, 120]);
         synth_mouth(&portrait, &smile, &open, &mut out, 100, 100);
@@ -678,12 +685,7 @@ mod tests {
         // open 16 px, is dark inside (no teeth showing).
         let smile = face(6.0, 6.0);
         let open = face(16.0, 6.0);
-        let mut rgba = image([200, 150, 120]);
-        for y in 64..76 {
-            for x in 36..64 {
-                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
-            }
-        }
+        let rgba = smile_teeth();
         let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &rgba).unwrap();
         let mut rgb = [200u8, 150, 120].repeat(100 * 100);
         for y in 62..79 {
