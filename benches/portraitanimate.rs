@@ -11,7 +11,9 @@
 //! 2. The live chain `facedetect device=cpu interval=5 ! motionextract device=cpu
 //!    threads=1 ! portraitanimate threads=2` in one Harness (a bin), next to the same
 //!    chain without portraitanimate: the latency of each frame (push → pull wall time),
-//!    the two chains taking turns every `CHUNK` frames on the same buffers.
+//!    the two chains taking turns every `CHUNK` frames on the same buffers; and the
+//!    whole chain once more with `facedetect redetect-model=none` (RetinaFace for the
+//!    re-detections too, as before BlazeFace took them over).
 //!
 //! Frames: the first `BENCH_FRAMES` (default 120) frames of `WolfgangLanger_Pexels.mp4`
 //! in `$MEDIA`, decoded once by GStreamer into RGB 640×480 (letterboxed by videoscale,
@@ -68,6 +70,15 @@ fn chain(elements: &[gst::Element]) -> anyhow::Result<gst::Element> {
 
 fn facedetect() -> anyhow::Result<gst::Element> {
     common::facedetect(&[("device", "cpu"), ("interval", "5")])
+}
+
+/// facedetect as before `redetect-model` (RetinaFace for every re-detection too).
+fn facedetect_retinaface_only() -> anyhow::Result<gst::Element> {
+    common::facedetect(&[
+        ("device", "cpu"),
+        ("interval", "5"),
+        ("redetect-model", "none"),
+    ])
 }
 
 fn motionextract(threads: Option<usize>) -> anyhow::Result<gst::Element> {
@@ -243,6 +254,15 @@ fn main() -> anyhow::Result<()> {
         Case::new(
             "fd ! me threads=1 ! pa threads=2".into(),
             &chain(&[facedetect()?, motionextract(Some(1))?, animate(&source, 2)?])?,
+            &frames.caps,
+        ),
+        Case::new(
+            "same, fd redetect-model=none".into(),
+            &chain(&[
+                facedetect_retinaface_only()?,
+                motionextract(Some(1))?,
+                animate(&source, 2)?,
+            ])?,
             &frames.caps,
         ),
     ];

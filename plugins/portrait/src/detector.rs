@@ -28,6 +28,25 @@ pub fn resolve_model(model: &str) -> PathBuf {
     }
 }
 
+/// The `redetect-model` property value → the file of the detector for re-detections
+/// while tracking, or None to use the main one: "auto" gives BlazeFace 128 when the main
+/// detector is RetinaFace (a tenth of its cost on a webcam frame) and None otherwise;
+/// "none" (or empty) gives None; anything else is resolved like `model`.
+pub fn redetect_model(value: &str, main: &Family) -> Option<PathBuf> {
+    match value {
+        "auto" => matches!(main, Family::RetinaFace { .. }).then(|| resolve_model("blazeface")),
+        "none" | "" => None,
+        other => Some(resolve_model(other)),
+    }
+}
+
+/// Whether a cheap re-detection that found `found` faces can stand in for the main
+/// detector while `tracked` faces are followed: it must find every one of them (a face
+/// it misses, small or turned, is looked for again by the main detector).
+pub fn redetection_holds(found: usize, tracked: usize) -> bool {
+    found > 0 && found >= tracked
+}
+
 /// Upscaling limit for small frames. Measured on pillow's hopper.png (128²): at ×2.5
 /// the 45°-rotated copy's face goes from score 0.32 to 0.996, while at ×5 the cap badge
 /// becomes a 0.95 false positive.
@@ -414,6 +433,39 @@ mod tests {
             inputs: c(inputs),
             outputs: c(outputs),
         }
+    }
+
+    #[test]
+    fn re_detects_with_blazeface_only_behind_retinaface_and_while_every_face_holds() {
+        let retina = Family::recognise(&sig(
+            &[("data", &[1, 3, -1, -1])],
+            &[("a", &[1, -1, 2]), ("b", &[1, -1, 10]), ("c", &[1, -1, 4])],
+        ))
+        .unwrap();
+        let blaze = Family::recognise(&sig(
+            &[("input", &[1, 128, 128, 3])],
+            &[
+                ("regressors", &[1, 896, 16]),
+                ("classificators", &[1, 896, 1]),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            redetect_model("auto", &retina),
+            Some(resolve_model("blazeface"))
+        );
+        assert_eq!(redetect_model("auto", &blaze), None, "already cheap");
+        assert_eq!(redetect_model("none", &retina), None);
+        assert_eq!(
+            redetect_model("blazeface-back", &retina),
+            Some(resolve_model("blazeface-back"))
+        );
+        assert!(redetection_holds(2, 2) && redetection_holds(3, 2));
+        assert!(
+            !redetection_holds(1, 2),
+            "a face lost: the main detector looks"
+        );
+        assert!(!redetection_holds(0, 0));
     }
 
     #[test]

@@ -26,12 +26,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_MODEL: &str = "retinaface";
+const DEFAULT_REDETECT_MODEL: &str = "auto";
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 
 #[derive(Debug, Clone)]
 struct Settings {
     model: String,
+    redetect_model: String,
     params: Params,
     interval: u32,
     device: DeviceProp,
@@ -44,6 +46,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             model: DEFAULT_MODEL.into(),
+            redetect_model: DEFAULT_REDETECT_MODEL.into(),
             params: Params::default(),
             interval: DEFAULT_INTERVAL,
             device: DeviceProp::Auto,
@@ -56,6 +59,8 @@ impl Default for Settings {
 
 struct State {
     detector: Detector,
+    /// The cheaper detector of `interval`'s re-detections while faces are tracked.
+    redetector: Option<Detector>,
     info: Option<gst_video::VideoInfo>,
     frame_count: u64,
     /// Faces of the last detection, carried onto frames `interval` skips.
@@ -104,6 +109,12 @@ impl ObjectImpl for FaceDetect {
                     .nick("Model")
                     .blurb("Face detector: \"retinaface\" (RetinaFace-MobileNet0.25, default), \"blazeface\" (BlazeFace 128, fast, near faces), \"blazeface-back\" (BlazeFace 256, far faces), or the path of a user-supplied ONNX file of one of these families (recognised by its input/output shapes). Built-in models are looked up in $GST_PORTRAIT_MODEL_DIR (default ~/.cache/gst-portrait/models, filled by scripts/setup.sh)")
                     .default_value(Some(DEFAULT_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("redetect-model")
+                    .nick("Re-detection model")
+                    .blurb("Detector for the re-detections of interval > 1 while faces are being tracked (motionextract follows them in between): \"auto\" (BlazeFace 128 when model is RetinaFace: about 1 ms where RetinaFace takes 10-14 ms at 640x480, so tracking has no cost spike every interval frames; RetinaFace still runs on a frame where BlazeFace finds fewer faces than are tracked, and for every first detection), \"none\" (always model), or a model name or path as for model")
+                    .default_value(Some(DEFAULT_REDETECT_MODEL))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("threshold")
@@ -215,6 +226,13 @@ impl ObjectImpl for FaceDetect {
                     .unwrap_or(s.params.detection_size)
             }
             "interval" => s.interval = value.get().unwrap_or(s.interval),
+            "redetect-model" => {
+                s.redetect_model = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| DEFAULT_REDETECT_MODEL.into())
+            }
             "device" => s.device = value.get().unwrap_or(s.device),
             "threads" => s.threads = value.get().unwrap_or(s.threads),
             "post-messages" => s.post_messages = value.get().unwrap_or(s.post_messages),
@@ -236,6 +254,7 @@ impl ObjectImpl for FaceDetect {
             "min-size" => (s.params.min_size as u32).to_value(),
             "detection-size" => (s.params.detection_size as u32).to_value(),
             "interval" => s.interval.to_value(),
+            "redetect-model" => s.redetect_model.to_value(),
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
             "post-messages" => s.post_messages.to_value(),
@@ -295,8 +314,37 @@ impl BaseTransformImpl for FaceDetect {
             detector.family.name(),
             detector.provider()
         );
+        let redetector = match detector::redetect_model(&s.redetect_model, &detector.family) {
+            // "auto" is a speed-up, not a requirement: without its model, the main one.
+            Some(path) if s.redetect_model == "auto" && !path.is_file() => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "no {}: re-detections use the main model",
+                    path.display()
+                );
+                None
+            }
+            Some(path) => {
+                let r = crate::shared::load_model(
+                    &*self.obj(),
+                    "facedetect redetect-model",
+                    Detector::load(&path, s.device.into(), 0),
+                )?;
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "re-detections while tracking: {} ({})",
+                    path.display(),
+                    r.family.name()
+                );
+                Some(r)
+            }
+            None => None,
+        };
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(State {
             detector,
+            redetector,
             info: None,
             frame_count: 0,
             faces: Vec::new(),
@@ -389,7 +437,18 @@ impl FaceDetect {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
                 gst::FlowError::Error
             })?;
-            let dets = match st.detector.detect(&view, &params) {
+            // A re-detection while faces are tracked: the cheap detector, unless it
+            // loses one of them.
+            let tracked = st.faces.len();
+            let fast = match st.redetector.as_mut() {
+                Some(r) if tracked > 0 && interval > 1 => match r.detect(&view, &params) {
+                    Ok(d) if detector::redetection_holds(d.len(), tracked) => Some(Ok(d)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                },
+                _ => None,
+            };
+            let dets = match fast.unwrap_or_else(|| st.detector.detect(&view, &params)) {
                 Ok(d) => d,
                 Err(e) => {
                     self.faults.run_failed(
