@@ -230,3 +230,70 @@ fn espeak_mouth_follows_the_phonemes() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Visemes in the rendered face: espeak-ng speaks /i:/ words, /u:/ and /oU/ words and
+/// /A:/ words; the talking avatar (lipsync ! portraitanimate, the astronaut) is read back
+/// by facedetect ! motionextract, and the mouth width (corner to corner over the face
+/// size) averaged over the frames inside each vowel. Spread /i:/ must be the widest,
+/// rounded /u: oU/ clearly narrower, and the open /A:/ not spread like /i:/. (Before
+/// the 18th-order LPC, /u:/ was as wide as /i:/ and /A:/ the widest of all.)
+#[test]
+fn visemes_spread_ee_and_round_oo_in_the_rendered_mouth() {
+    use std::sync::{Arc, Mutex};
+    common::init();
+    let text = "see. me. cheese. green. who. moon. food. shoe. go. no. show. ah. father. palm.";
+    let syn = speech::espeak_synth(text, "en");
+    let wav = std::env::temp_dir().join(format!("lipsync-visemes-{}.wav", std::process::id()));
+    speech::write_wav(&wav, syn.rate, &syn.samples);
+    let line = format!(
+        "filesrc location=\"{}\" ! wavparse ! audioconvert ! audioresample ! lipsync ! portraitanimate source=\"{}\" width=512 height=512 ! videoconvert ! facedetect ! motionextract ! fakesink name=sink",
+        wav.display(),
+        common::media("astronaut.png").display()
+    );
+    let p = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let widths: Arc<Mutex<Vec<(f64, f32)>>> = Default::default();
+    let w = widths.clone();
+    p.by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer()
+                && let (Some(m), Some(pts)) = (b.meta::<MotionMeta>(), b.pts())
+            {
+                let width = m.motion().expression.mouth_width;
+                w.lock().unwrap().push((pts.nseconds() as f64 / 1e9, width));
+            }
+            gst::PadProbeReturn::Ok
+        });
+    common::play_to_eos(p.upcast_ref(), &line, 120);
+    let _ = std::fs::remove_file(&wav);
+    let widths = widths.lock().unwrap();
+    let mean_in = |labels: &[&str]| {
+        let v: Vec<f32> = syn
+            .phones
+            .iter()
+            .filter(|ph| labels.contains(&ph.label.as_str()))
+            .flat_map(|ph| {
+                widths
+                    .iter()
+                    .filter(|(t, _)| *t >= ph.start && *t < ph.end)
+                    .map(|w| w.1)
+            })
+            .collect();
+        assert!(v.len() >= 8, "frames inside {labels:?}: {}", v.len());
+        v.iter().sum::<f32>() / v.len() as f32
+    };
+    let (ee, uu, oo, ah) = (
+        mean_in(&["i:"]),
+        mean_in(&["u:"]),
+        mean_in(&["oU"]),
+        mean_in(&["A:", "A@"]),
+    );
+    println!("rendered mouth width: /i:/ {ee:.3}, /u:/ {uu:.3}, /oU/ {oo:.3}, /A:/ {ah:.3}");
+    assert!(ee > uu + 0.03 && ee > oo + 0.03, "spread vs round");
+    assert!(ee > ah, "/A:/ is open, not spread");
+}

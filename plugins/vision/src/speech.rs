@@ -5,13 +5,13 @@
 //! Audio of any rate and channel count is mixed down and resampled to 16 kHz mono
 //! ([`Resampler`]); every 10 ms hop a 32 ms window gives the level of the voice band
 //! (300–3000 Hz) and of the nasal-murmur band (80–300 Hz) from an FFT, and the first
-//! two formants from a 12th-order LPC envelope ([`Analyzer`]). A voice-activity
+//! two formants from an 18th-order LPC envelope ([`Analyzer`]). A voice-activity
 //! probability per 32 ms chunk (Silero VAD in the element, anything implementing
 //! [`Vad`] here) gates it all. [`MouthMapper`] turns those into raw mouth controls:
 //! open from the voice-band level (against a decaying speech peak) and from F1 (open
 //! vowels have a high F1), closed on the silence of a stop closure (/p b/) and on a
 //! nasal murmur (/m/: energy below 300 Hz only), spread from F2 (high for /i e/),
-//! rounded for a low F2 (/u o/). [`Track`] keeps them per hop and smooths them over
+//! rounded for a low F2 with a low F1 (/u o/, not the open /a/). [`Track`] keeps them per hop and smooths them over
 //! a window that reaches `lookahead` into the future, which is what a live pipeline
 //! pays in latency.
 
@@ -28,7 +28,10 @@ pub const HOP: usize = 160;
 pub const WINDOW: usize = 512;
 /// Seconds per hop.
 pub const HOP_SECONDS: f64 = HOP as f64 / RATE as f64;
-const LPC_ORDER: usize = 12;
+/// 2 + kHz of the rate, the usual rule: at 12, F1 and F2 of back vowels (/a/ 750 and
+/// 1100 Hz, /u/ 300 and 900–1400) merged into one peak and F3 was read as F2, so
+/// "ah" spread the lips and nothing ever rounded them (espeak-ng's vowels, measured).
+const LPC_ORDER: usize = 18;
 
 // ---------------------------------------------------------------------------------
 // Resampling
@@ -599,9 +602,14 @@ impl MouthMapper {
         };
         let open = p.max_open * gate * level * oral * f1;
         let voiced = gate * level;
+        // Spread: a front vowel's high F2 (/i/ ~2300 Hz, /e/ ~1900). Round: a back,
+        // close or mid vowel, low F2 and F1 below an open vowel's (/u/ F2 900–1450
+        // with English's fronted /u:/, /o/ ~1300; /a/ has F2 ~1150 but F1 ~800).
         let (spread, round) = if h.f2 > 0.0 {
-            let s = smoothstep(1200.0, 2200.0, h.f2);
-            (voiced * s, voiced * (1.0 - smoothstep(700.0, 1300.0, h.f2)))
+            let s = smoothstep(1600.0, 2200.0, h.f2);
+            let r =
+                (1.0 - smoothstep(1300.0, 1700.0, h.f2)) * (1.0 - smoothstep(550.0, 700.0, h.f1));
+            (voiced * s, voiced * r)
         } else {
             (0.0, 0.0)
         };
@@ -785,7 +793,9 @@ mod tests {
         assert!(re[7].abs() < 1e-3 && im[5].abs() < 1e-3);
     }
 
-    /// A vowel-like signal: pulses at `f0` through two resonators at `f1`, `f2`.
+    /// A vowel-like signal: pulses at `f0` through resonators at `f1`, `f2` and, as in
+    /// a real voice, F3 and F4 above them (without these an 18th-order LPC spends its
+    /// spare poles on single harmonics between F1 and F2).
     fn vowel(f0: f32, f1: f32, f2: f32, secs: f32) -> Vec<f32> {
         let n = (16000.0 * secs) as usize;
         let mut x: Vec<f32> = (0..n)
@@ -797,7 +807,8 @@ mod tests {
                 }
             })
             .collect();
-        for f in [f1, f2] {
+        let f3 = (f2 + 600.0).max(2500.0);
+        for f in [f1, f2, f3, f3 + 900.0] {
             let r = (-PI * 80.0 / 16000.0).exp();
             let c = 2.0 * r * (2.0 * PI * f / 16000.0).cos();
             let (mut y1, mut y2) = (0.0, 0.0);
