@@ -277,7 +277,11 @@ pub fn transfer_mouth(
     fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
         let c = driver_at(p)?;
         Some(match own.colour(&t, p) {
-            Some(o) => std::array::from_fn(|i| o[i] + (c[i] - o[i]) * k),
+            // The driver's where it shows teeth (k), else the portrait's own.
+            Some((o, w)) => {
+                let keep = w * (1.0 - k);
+                std::array::from_fn(|i| c[i] + (o[i] - c[i]) * keep)
+            }
             None => c,
         })
     });
@@ -338,7 +342,7 @@ impl<'a> OwnInterior<'a> {
                 let Some(p) = self.unit.map([u, depth / self.gap_t], t) else {
                     continue;
                 };
-                if let (Some(o), Some(d)) = (self.colour(t, p), driver_at(p)) {
+                if let (Some((o, _)), Some(d)) = (self.colour(t, p), driver_at(p)) {
                     own += lum(o);
                     drv += lum(d);
                 }
@@ -350,14 +354,23 @@ impl<'a> OwnInterior<'a> {
         smoothstep(0.6, 0.9, drv / own)
     }
 
-    /// The portrait's own interior at `p`, if `p` lies within its own opening's depth.
-    fn colour(&self, t: &Ring, p: [f32; 2]) -> Option<[f32; 3]> {
-        let (u, depth) = self.place(t, p)?;
-        if depth >= self.gap_own {
+    /// The portrait's own interior at `p` and how much of it shows there: 1 within its
+    /// own opening's depth, fading to 0 over a few pixels around that depth (a graded
+    /// edge to what lies below, not a seam); None where it does not show at all.
+    fn colour(&self, t: &Ring, p: [f32; 2]) -> Option<([f32; 3], f32)> {
+        if self.gap_own <= 0.0 {
             return None;
         }
-        let sp = self.unit.map([u, depth / self.gap_own], &self.source)?;
-        Some(sample(self.portrait, sp[0], sp[1]))
+        let (u, depth) = self.place(t, p)?;
+        let g = (0.15 * self.gap_own).max(1.5);
+        let k = 1.0 - smoothstep(self.gap_own - g, self.gap_own + g, depth);
+        if k <= 0.0 {
+            return None;
+        }
+        // Past its own depth, the last row of its own interior.
+        let v = (depth / self.gap_own).min(0.98);
+        let sp = self.unit.map([u, v], &self.source)?;
+        Some((sample(self.portrait, sp[0], sp[1]), k))
     }
 }
 
@@ -396,14 +409,19 @@ pub fn synth_mouth(
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * k)
     };
     fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
-        if let Some(c) = own.colour(&t, p) {
-            return Some(c);
+        let own_here = own.colour(&t, p);
+        if let Some((o, k)) = own_here
+            && k >= 1.0
+        {
+            return Some(o);
         }
         let (u, depth) = own.place(&t, p)?;
         let v = depth / gap_t;
         let side = (2.0 * u - 1.0).abs();
-        // The cavity: the lips' colour in deep shadow, darkest at the back.
-        let mut c = lips.map(|x| x * 0.2 * (0.75 + 0.25 * side));
+        // The cavity: the lips' colour in deep shadow, darkest at the back and a little
+        // lit just inside the lips (no cut-out black).
+        let front = 1.0 - smoothstep(0.0, 0.6, t.edge_distance(p) / (0.5 * gap_t));
+        let mut c = lips.map(|x| x * (0.2 * (0.75 + 0.25 * side) + 0.18 * front));
         // The tongue, rising from the lower lip, lighter at its middle.
         let e = ((u - 0.5) / 0.32).powi(2) + ((v - 1.0) / 0.42).powi(2);
         if e < 1.0 {
@@ -428,7 +446,10 @@ pub fn synth_mouth(
             let k = fade(0.24) * smoothstep(0.0, 0.4, from_lower / teeth_h) * 0.8;
             c = mix(c, teeth.map(|x| x * 0.62), k);
         }
-        Some(c)
+        Some(match own_here {
+            Some((o, k)) => mix(c, o, k),
+            None => c,
+        })
     });
 }
 
