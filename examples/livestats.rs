@@ -224,9 +224,10 @@ fn run(args: Args) -> Result<(), String> {
             "{t:>4} s  sink {n:>3} fps, late p50 {p50:>6.0} p95 {p95:>6.0} ms, latency {latency:.0} ms"
         );
         let mut j = format!(
-            "{{\"t\":{t},\"latency_ms\":{latency},\"sink_frames\":{n},\"late_p50_ms\":{},\"late_p95_ms\":{}",
-            if p50.is_nan() { -1.0 } else { p50 },
-            if p95.is_nan() { -1.0 } else { p95 }
+            "{{\"t\":{t},\"latency_ms\":{},\"sink_frames\":{n},\"late_p50_ms\":{},\"late_p95_ms\":{}",
+            json_number(latency, 0),
+            json_number(p50, 1),
+            json_number(p95, 1)
         );
         for (name, s) in &stats {
             let g = |f: &str| s.get::<u64>(f).unwrap_or(0);
@@ -244,15 +245,15 @@ fn run(args: Args) -> Result<(), String> {
                 ms("latency-ms"),
             );
             j += &format!(
-                ",\"{name}\":{{\"in\":{},\"out\":{},\"dropped_late\":{},\"dropped_degraded\":{},\"tier\":{},\"total_p50_ms\":{:.2},\"total_p95_ms\":{:.2},\"latency_ms\":{:.1}}}",
+                ",\"{name}\":{{\"in\":{},\"out\":{},\"dropped_late\":{},\"dropped_degraded\":{},\"tier\":{},\"total_p50_ms\":{},\"total_p95_ms\":{},\"latency_ms\":{}}}",
                 g("frames-in"),
                 g("frames-out"),
                 g("dropped-late"),
                 g("dropped-degraded"),
                 s.get::<u32>("tier").unwrap_or(0),
-                ms("total-p50-ms"),
-                ms("total-p95-ms"),
-                ms("latency-ms"),
+                json_number(ms("total-p50-ms"), 2),
+                json_number(ms("total-p95-ms"), 2),
+                json_number(ms("latency-ms"), 1),
             );
         }
         j.push('}');
@@ -271,4 +272,14 @@ fn run(args: Args) -> Result<(), String> {
     eprintln!();
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+/// `v` with `decimals` digits, or `null` where JSON has no number for it (a percentile
+/// of no samples yet is NaN).
+fn json_number(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "null".into()
+    }
 }
