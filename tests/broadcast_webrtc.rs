@@ -381,13 +381,17 @@ fn talking_avatar_reaches_a_webrtc_viewer_with_its_audio() {
     assert!(r.audio_seconds >= 4.0, "the voice arrives: {r:?}");
 }
 
-/// The same talking avatar to a WHIP endpoint (the viewer) with whipclientsink.
+/// The same talking avatar to a WHIP endpoint (the viewer) with whipclientsink, in
+/// H.264.
 #[test]
 fn talking_avatar_reaches_a_whip_endpoint() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let via = Via::Whip { port: free_port() };
-    let (r, _) = stream("whip-talking-avatar.txt", via, None, true, None);
+    let (r, summary) = stream("whip-talking-avatar.txt", via, None, true, None);
     println!("received over WebRTC (WHIP): {r:?}");
+    // The line asks for H.264 (video-caps): webrtcsink's x264enc path, where the
+    // webrtcsink tests get VP8.
+    assert!(summary.contains("\"H264/90000\""), "{summary}");
     assert!(r.video_frames >= 100, "{r:?}");
     assert!(r.with_face as f64 >= 0.95 * r.video_frames as f64, "{r:?}");
     assert!(r.audio_seconds >= 4.0, "the voice arrives: {r:?}");
