@@ -113,7 +113,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecString::builder("redetect-model")
                     .nick("Re-detection model")
-                    .blurb("Detector for the re-detections of interval > 1 while faces are being tracked (motionextract follows them in between): \"auto\" (BlazeFace 128 when model is RetinaFace: about 1 ms where RetinaFace takes 10-14 ms at 640x480, so tracking has no cost spike every interval frames; RetinaFace still runs on a frame where BlazeFace finds fewer faces than are tracked, and for every first detection), \"none\" (always model), or a model name or path as for model")
+                    .blurb("Detector for the re-detections of interval > 1 while faces are being tracked (motionextract follows them in between): \"auto\" (BlazeFace 128 when model is RetinaFace: about 1 ms where RetinaFace takes 10-14 ms at 640x480, so tracking has no cost spike every interval frames; RetinaFace still runs on a frame where BlazeFace finds fewer faces than are tracked, and for every first detection; a new face only RetinaFace can see, small or far, is found when BlazeFace next misses a tracked one), \"none\" (always model: scenes where small faces come and go), or a model name or path as for model")
                     .default_value(Some(DEFAULT_REDETECT_MODEL))
                     .mutable_ready()
                     .build(),
