@@ -21,6 +21,11 @@ use crate::landmarks::{
 };
 use crate::{FrameRef, smoothstep};
 
+/// Rec. 601 luma of an RGB colour.
+fn luma(c: [f32; 3]) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+}
+
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
@@ -263,8 +268,7 @@ pub fn transfer_mouth(
     let d = Ring::from(drv);
     // One gain for the three channels, from the lips' luminance: the portrait's light
     // without its lip colour, so the driver's teeth stay white on a redder-lipped face.
-    let lum = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
-    let gain = [(lum(o_mean) / lum(d_mean).max(1.0)).clamp(0.5, 2.0); 3];
+    let gain = [(luma(o_mean) / luma(d_mean).max(1.0)).clamp(0.5, 2.0); 3];
 
     let t = Ring::from(|i| targets[i]);
     let driver_at = |p: [f32; 2]| -> Option<[f32; 3]> {
@@ -334,7 +338,6 @@ impl<'a> OwnInterior<'a> {
         if self.gap_own <= 0.0 {
             return 1.0;
         }
-        let lum = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
         let (mut own, mut drv) = (0.0, 0.0);
         for u in [0.3, 0.4, 0.5, 0.6, 0.7] {
             for v in [0.25, 0.5, 0.75] {
@@ -343,8 +346,8 @@ impl<'a> OwnInterior<'a> {
                     continue;
                 };
                 if let (Some((o, _)), Some(d)) = (self.colour(t, p), driver_at(p)) {
-                    own += lum(o);
-                    drv += lum(d);
+                    own += luma(o);
+                    drv += luma(d);
                 }
             }
         }
@@ -362,6 +365,14 @@ impl<'a> OwnInterior<'a> {
             return None;
         }
         let (u, depth) = self.place(t, p)?;
+        self.colour_at(u, depth)
+    }
+
+    /// [`Self::colour`] at a place [`Self::place`] gave.
+    fn colour_at(&self, u: f32, depth: f32) -> Option<([f32; 3], f32)> {
+        if self.gap_own <= 0.0 {
+            return None;
+        }
         let g = (0.15 * self.gap_own).max(1.5);
         let k = 1.0 - smoothstep(self.gap_own - g, self.gap_own + g, depth);
         if k <= 0.0 {
@@ -402,20 +413,19 @@ pub fn synth_mouth(
     let (gap_t, gap_own) = (own.gap_t, own.gap_own);
     let width_t = dist(targets[MOUTH_INNER_LEFT], targets[MOUTH_INNER_RIGHT]).max(1.0);
     let teeth_h = 0.11 * width_t;
-    let lum = 0.299 * lips[0] + 0.587 * lips[1] + 0.114 * lips[2];
-    let light = (lum / 150.0).clamp(0.5, 1.3);
+    let light = (luma(lips) / 150.0).clamp(0.5, 1.3);
     let teeth = [232.0 * light, 225.0 * light, 212.0 * light];
     let mix = |a: [f32; 3], b: [f32; 3], k: f32| -> [f32; 3] {
         std::array::from_fn(|c| a[c] + (b[c] - a[c]) * k)
     };
     fill_ring(&t, out, w, h, alpha, mouth_feather(targets), |p| {
-        let own_here = own.colour(&t, p);
+        let (u, depth) = own.place(&t, p)?;
+        let own_here = own.colour_at(u, depth);
         if let Some((o, k)) = own_here
             && k >= 1.0
         {
             return Some(o);
         }
-        let (u, depth) = own.place(&t, p)?;
         let v = depth / gap_t;
         let side = (2.0 * u - 1.0).abs();
         // The cavity: the lips' colour in deep shadow, darkest at the back and a little
