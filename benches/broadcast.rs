@@ -73,6 +73,13 @@ fn running_ms(pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<u64> {
     })
 }
 
+/// The frame width of `pad`'s negotiated caps (0 before they are set).
+fn caps_width(pad: &gst::Pad) -> usize {
+    pad.current_caps()
+        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("width").ok()))
+        .map_or(0, |w| w.max(0) as usize)
+}
+
 /// Draws `code` into the top row of an I420 frame's luma plane.
 fn draw_marker(buffer: &mut gst::BufferRef, width: usize, code: u64) {
     let stride = width.next_multiple_of(4);
@@ -148,10 +155,7 @@ fn run(
     mark.static_pad("src").context("mark pad")?.add_probe(
         gst::PadProbeType::BUFFER,
         move |pad, info| {
-            let width = pad
-                .current_caps()
-                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("width").ok()))
-                .unwrap_or(0) as usize;
+            let width = caps_width(pad);
             let ms = info.buffer().and_then(|b| running_ms(pad, b));
             if let (Some(ms), Some(gst::PadProbeData::Buffer(buffer))) = (ms, info.data.as_mut())
                 && width >= (BITS + 2) * CELL
@@ -180,10 +184,7 @@ fn run(
                 .static_pad("sink")
                 .context("sink pad")?
                 .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                    let width = pad
-                        .current_caps()
-                        .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("width").ok()))
-                        .unwrap_or(0) as usize;
+                    let width = caps_width(pad);
                     if let Some(code) = info.buffer().and_then(|b| read_marker(b, width)) {
                         a.lock().unwrap().push((code, now_s()));
                     }

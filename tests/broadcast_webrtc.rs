@@ -48,6 +48,28 @@ enum Via {
     Whip { port: u16 },
 }
 
+/// The directory webrtcsink's web server serves (`$WEB`): gstwebrtc-api's page and
+/// bundle, and watch.html, put there by the set-up.
+fn web_dir() -> PathBuf {
+    common::cache_dir().join("web/gstwebrtc-api")
+}
+
+impl Via {
+    /// `file`'s line of `pipelines/broadcast/` with this way's `$NAME`s filled in.
+    fn line(&self, file: &str) -> String {
+        let vars: Vec<(&str, String)> = match self {
+            Via::Signalling { port, web_port } => vec![
+                ("SIGNALLING_PORT", port.to_string()),
+                ("WEB_PORT", web_port.to_string()),
+                ("WEB", web_dir().display().to_string()),
+            ],
+            Via::Whip { port } => vec![("WHIP_URL", format!("http://127.0.0.1:{port}/whip"))],
+        };
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        broadcast_line(file, &vars)
+    }
+}
+
 /// The aiortc viewer, killed if still running when dropped.
 struct Viewer {
     child: Child,
@@ -202,17 +224,7 @@ fn stream(
     series: Option<&Arc<Mutex<Series>>>,
 ) -> (Received, String) {
     common::init();
-    let web = common::cache_dir().join("web/gstwebrtc-api");
-    let vars: Vec<(&str, String)> = match &via {
-        Via::Signalling { port, web_port } => vec![
-            ("SIGNALLING_PORT", port.to_string()),
-            ("WEB_PORT", web_port.to_string()),
-            ("WEB", web.display().to_string()),
-        ],
-        Via::Whip { port } => vec![("WHIP_URL", format!("http://127.0.0.1:{port}/whip"))],
-    };
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut line = broadcast_line(file, &vars);
+    let mut line = via.line(file);
     if let Some(wav) = wav {
         line = broadcast::with_speech(line, wav);
     }
@@ -287,19 +299,11 @@ fn video_driven_portrait_plays_in_chromium_from_the_served_page() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     common::init();
     let (port, web_port) = (free_port(), free_port());
-    let web = common::cache_dir().join("web/gstwebrtc-api");
     assert!(
-        web.join("watch.html").is_file(),
+        web_dir().join("watch.html").is_file(),
         "scripts/setup.sh puts watch.html there"
     );
-    let line = broadcast_line(
-        "webrtc-video-driven.txt",
-        &[
-            ("SIGNALLING_PORT", &port.to_string()),
-            ("WEB_PORT", &web_port.to_string()),
-            ("WEB", web.to_str().unwrap()),
-        ],
-    );
+    let line = Via::Signalling { port, web_port }.line("webrtc-video-driven.txt");
     let publisher = gst::parse::launch(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
     publisher.set_state(gst::State::Playing).unwrap();
     wait_for_port(web_port, "web server");
