@@ -402,7 +402,7 @@ impl FaceDetect {
     fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let tier = self.live.tier();
 
-        let (params, interval, post, fallback) = {
+        let (params, interval, tracking, post, fallback) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             // Degraded: detect less often, motionextract tracks in between.
             let factor = if tier >= 1 {
@@ -411,7 +411,17 @@ impl FaceDetect {
                 1
             };
             let interval = (s.interval.max(1) * factor) as u64;
-            (s.params.clone(), interval, s.post_messages, s.fallback)
+            // The cheap re-detector serves an `interval` the user chose; the
+            // degradation's longer interval keeps the main model (its tier 1 is about
+            // detecting less often, not with another detector).
+            let tracking = s.interval > 1;
+            (
+                s.params.clone(),
+                interval,
+                tracking,
+                s.post_messages,
+                s.fallback,
+            )
         };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let st = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
@@ -441,7 +451,7 @@ impl FaceDetect {
             // loses one of them.
             let tracked = st.faces.len();
             let fast = match st.redetector.as_mut() {
-                Some(r) if tracked > 0 && interval > 1 => match r.detect(&view, &params) {
+                Some(r) if tracked > 0 && tracking => match r.detect(&view, &params) {
                     Ok(d) if detector::redetection_holds(d.len(), tracked) => Some(Ok(d)),
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
