@@ -25,9 +25,12 @@ eye's 16 contour points. Outputs, all in pixels of the 192x192 crop like FaceMes
   iris      [1,30]     10 x (x, y, z): image-left eye's centre + 4 edge, then the other
   presence  [1,1]      face presence logit
 
-Numerics: the trunk is a plain conversion (fp16 weights widened to fp32, NHWC -> NCHW);
-PRelu and channel padding are rewritten as in convert_facemesh.nchwc_friendly. The check runs the model on
-a real face crop and compares with the values recorded in the manifest.
+Numerics: the trunk is a plain conversion (fp16 weights widened to fp32, NHWC -> NCHW).
+For speed (ONNX Runtime's cost at these sizes is mostly per node): PRelu and channel
+padding are rewritten as in convert_facemesh.nchwc_friendly, the three crops are computed
+together, and the two eye heads run as one (merge_twin_heads); 3.59 → 2.81 ms per run in
+all, one thread, the outputs unchanged. The check runs the model on a real face crop and
+compares with the values recorded in the manifest.
 
   convert_facemesh_attention.py --tflite IN --out OUT --check JSON
   convert_facemesh_attention.py --onnx MODEL --check JSON [--print]
@@ -213,122 +216,142 @@ class Converter:
             self.node("Identity", [self.name(ins[0])], [out])
         elif kind == "CUSTOM":
             code = oc.CustomCode().decode()
-            attrs = (self.flex.Loads(bytes(op.CustomOptionsAsNumpy()))
-                     if op.CustomOptionsLength() else {})
-            if code == "Landmarks2TransformMatrix" and oc.Version() == 2:
-                self.landmarks_to_matrix(self.name(ins[0]), out, attrs)
-            elif code == "TransformTensorBilinear" and oc.Version() == 2:
-                self.transform_tensor(self.name(ins[0]), self.name(ins[1]), out,
-                                      self.shape(outs[0])[1:3])
-            elif code == "TransformLandmarks" and oc.Version() == 2:
-                self.transform_landmarks(self.name(ins[0]), self.name(ins[1]), out)
-            else:
+            if oc.Version() != 2 or code not in self.custom:
                 fail(f"custom operator {code} v{oc.Version()} is not supported")
-            if code == "Landmarks2TransformMatrix":
-                self.subsets.append((attrs["left_rotation_idx"], attrs["subset_idxs"]))
+            if code == "TransformLandmarks":
+                self.transform_landmarks(self.name(ins[0]), self.name(ins[1]), out)
+            elif not self.custom_done.get(code):
+                # The first of its kind computes them all.
+                self.custom_done[code] = True
+                if code == "Landmarks2TransformMatrix":
+                    self.landmarks_to_matrices(self.custom[code])
+                else:
+                    self.transform_tensors(self.custom[code])
         else:
             fail(f"operator {kind} is not supported")
 
     # -- MediaPipe's custom operators -------------------------------------------------
-    def scalar(self, x, idx):
-        """x[..., idx] of a [468,2]-like tensor as a [1] tensor."""
-        return self.node("Gather", [x, self.init("i", np.array([idx], np.int64))], axis=0)
+    # The model crops its feature map three times (lips, two eyes): the matrices and the
+    # crops of all three are computed together, batched on a leading axis, since at this
+    # size ONNX Runtime's cost is per node, not per value.
+    def cst(self, base, value, dtype=np.float32):
+        return self.init(base, np.asarray(value, dtype))
 
-    def landmarks_to_matrix(self, lm, out, a):
-        """Landmarks2TransformMatrix v2 from standard operators: r is the rotation that
-        levels the left->right landmark line (target_rotation_radians − atan2(dy, dx)),
-        taken as cos/sin directly from the line's direction."""
-        flat = self.node("Reshape", [lm, self.init("s", np.array([-1, 3], np.int64))])
-        xy = self.node("Slice", [flat, self.init("b", np.array([0], np.int64)),
-                                 self.init("e", np.array([2], np.int64)),
-                                 self.init("ax", np.array([1], np.int64))])
-        left = self.node("Gather", [xy, self.init("i", np.array(a["left_rotation_idx"]))], axis=0)
-        right = self.node("Gather", [xy, self.init("i", np.array(a["right_rotation_idx"]))],
-                          axis=0)
-        d = self.node("Sub", [right, left])  # [2]
-        norm = self.node("Sqrt", [self.node("ReduceSum", [self.node("Mul", [d, d])],
+    def slice(self, x, start, end, axis):
+        return self.node("Slice", [x, self.cst("b", [start], np.int64),
+                                   self.cst("e", [end], np.int64),
+                                   self.cst("ax", [axis], np.int64)])
+
+    def landmarks_to_matrices(self, ops):
+        """Landmarks2TransformMatrix v2 for every (landmarks, out, attrs) of `ops`: r is the
+        rotation that levels the left->right landmark line (target_rotation_radians −
+        atan2(dy, dx)), taken as cos/sin directly from the line's direction; the crop is
+        centred on a landmark subset's extent in the rotated frame and scaled by
+        scale_x/scale_y; T = shift(centre) · rot(−r) · scale · shift(−output/2)."""
+        k = len(ops)
+        attrs = [a for _, _, a in ops]
+        longest = max(len(a["subset_idxs"]) for a in attrs)
+        # Subsets padded to one length by repeating an index: the extent is unchanged.
+        subsets = np.array([a["subset_idxs"] + [a["subset_idxs"][0]] * (longest - len(a["subset_idxs"]))
+                            for a in attrs], np.int64)
+        per_op = lambda f: self.cst("p", np.array([f(a) for a in attrs]).reshape(k, 1, 1))  # noqa: E731
+        lm = self.node("Concat", [self.node("Reshape", [x, self.cst("s", [1, -1, 3], np.int64)])
+                                  for x, _, _ in ops], axis=0)
+        xy = self.slice(lm, 0, 2, 2)  # [k, 468, 2]
+
+        def gather(idx):  # [k, m] landmark indices -> [k, m, 2]
+            idx = np.repeat(idx[:, :, None], 2, axis=2)
+            return self.node("GatherElements", [xy, self.cst("i", idx, np.int64)], axis=1)
+
+        ends = gather(np.array([[a["left_rotation_idx"], a["right_rotation_idx"]] for a in attrs]))
+        d = self.node("Sub", [self.slice(ends, 1, 2, 1), self.slice(ends, 0, 1, 1)])  # [k,1,2]
+        norm = self.node("Sqrt", [self.node("ReduceSum", [self.node("Mul", [d, d]),
+                                                          self.cst("ax", [2], np.int64)],
                                             keepdims=1)])
         u = self.node("Div", [d, norm])  # (cos θ, sin θ) of the landmark line
-        cos_t, sin_t = self.scalar(u, 0), self.scalar(u, 1)
-        t = float(a.get("target_rotation_radians", 0.0))
-        ct, st = self.init("ct", np.array([math.cos(t)], np.float32)), self.init(
-            "st", np.array([math.sin(t)], np.float32))
+        cos_t, sin_t = self.slice(u, 0, 1, 2), self.slice(u, 1, 2, 2)
+        ct = per_op(lambda a: math.cos(a.get("target_rotation_radians", 0.0)))
+        st = per_op(lambda a: math.sin(a.get("target_rotation_radians", 0.0)))
         # r = t − θ: cos r = cos t cos θ + sin t sin θ, sin r = sin t cos θ − cos t sin θ.
         c = self.node("Add", [self.node("Mul", [ct, cos_t]), self.node("Mul", [st, sin_t])])
         s = self.node("Sub", [self.node("Mul", [st, cos_t]), self.node("Mul", [ct, sin_t])])
         # The subset's extent in the rotated frame: u = c·x − s·y, v = s·x + c·y.
-        pts = self.node("Gather", [xy, self.init("i", np.array(a["subset_idxs"], np.int64))],
-                        axis=0)
-        px, py = (self.node("Gather", [pts, self.init("i", np.array(k))], axis=1) for k in (0, 1))
+        pts = gather(subsets)
+        px, py = self.slice(pts, 0, 1, 2), self.slice(pts, 1, 2, 2)  # [k, n, 1]
         ru = self.node("Sub", [self.node("Mul", [c, px]), self.node("Mul", [s, py])])
         rv = self.node("Add", [self.node("Mul", [s, px]), self.node("Mul", [c, py])])
-        umax, umin = self.node("ReduceMax", [ru], keepdims=1), self.node("ReduceMin", [ru],
-                                                                         keepdims=1)
-        vmax, vmin = self.node("ReduceMax", [rv], keepdims=1), self.node("ReduceMin", [rv],
-                                                                         keepdims=1)
-        half = self.init("half", np.array([0.5], np.float32))
-        uc = self.node("Mul", [self.node("Add", [umax, umin]), half])
-        vc = self.node("Mul", [self.node("Add", [vmax, vmin]), half])
+        ext = {(r, f): self.node(f, [r], axes=[1], keepdims=1)
+               for r in (ru, rv) for f in ("ReduceMax", "ReduceMin")}
+        half = self.cst("half", [0.5])
+        uc = self.node("Mul", [self.node("Add", [ext[ru, "ReduceMax"], ext[ru, "ReduceMin"]]), half])
+        vc = self.node("Mul", [self.node("Add", [ext[rv, "ReduceMax"], ext[rv, "ReduceMin"]]), half])
         # Back by −r: x = c·u + s·v, y = −s·u + c·v.
         cx = self.node("Add", [self.node("Mul", [c, uc]), self.node("Mul", [s, vc])])
         cy = self.node("Sub", [self.node("Mul", [c, vc]), self.node("Mul", [s, uc])])
-        ow, oh = float(a["output_width"]), float(a["output_height"])
-        sx = self.node("Mul", [self.node("Sub", [umax, umin]),
-                               self.init("k", np.array([a["scale_x"] / ow], np.float32))])
-        sy = self.node("Mul", [self.node("Sub", [vmax, vmin]),
-                               self.init("k", np.array([a["scale_y"] / oh], np.float32))])
-        # T = shift(cx, cy) · rot(−r) · scale(sx, sy) · shift(−ow/2, −oh/2).
+        sx = self.node("Mul", [self.node("Sub", [ext[ru, "ReduceMax"], ext[ru, "ReduceMin"]]),
+                               per_op(lambda a: a["scale_x"] / a["output_width"])])
+        sy = self.node("Mul", [self.node("Sub", [ext[rv, "ReduceMax"], ext[rv, "ReduceMin"]]),
+                               per_op(lambda a: a["scale_y"] / a["output_height"])])
         m00 = self.node("Mul", [c, sx])
         m01 = self.node("Mul", [s, sy])
         m10 = self.node("Neg", [self.node("Mul", [s, sx])])
         m11 = self.node("Mul", [c, sy])
-        hw, hh = (self.init("h", np.array([v / 2.0], np.float32)) for v in (ow, oh))
+        hw = per_op(lambda a: a["output_width"] / 2.0)
+        hh = per_op(lambda a: a["output_height"] / 2.0)
         m03 = self.node("Sub", [cx, self.node("Add", [self.node("Mul", [m00, hw]),
                                                       self.node("Mul", [m01, hh])])])
         m13 = self.node("Sub", [cy, self.node("Add", [self.node("Mul", [m10, hw]),
                                                       self.node("Mul", [m11, hh])])])
-        zero, one = (self.init("z", np.array([v], np.float32)) for v in (0.0, 1.0))
+        zero, one = self.cst("z", np.zeros((k, 1, 1))), self.cst("o", np.ones((k, 1, 1)))
         rows = [m00, m01, zero, m03, m10, m11, zero, m13, zero, zero, one, zero,
                 zero, zero, zero, one]
-        flat16 = self.node("Concat", rows, axis=0)
-        self.node("Reshape", [flat16, self.init("s", np.array([1, 4, 4], np.int64))], [out])
+        mats = self.node("Reshape", [self.node("Concat", rows, axis=2),
+                                     self.cst("s", [k, 4, 4], np.int64)])
+        self.node("Split", [mats], [out for _, out, _ in ops], axis=0)
 
-    def affine_rows(self, m):
-        """The 2x4 top of a [1,4,4] matrix as a [6] vector m00 m01 m03 m10 m11 m13."""
-        flat = self.node("Reshape", [m, self.init("s", np.array([16], np.int64))])
-        return self.node("Gather", [flat, self.init("i", np.array([0, 1, 3, 4, 5, 7],
-                                                                   np.int64))], axis=0)
-
-    def transform_tensor(self, x, m, out, out_hw):
-        """TransformTensorBilinear v2: output pixel (i, j) samples the input at
-        T·(j + 0.5, i + 0.5) − 0.5 (pixel centres), bilinearly, 0 outside the input."""
-        oh, ow = out_hw
+    def transform_tensors(self, ops):
+        """TransformTensorBilinear v2 for every (input, matrix, out, out_hw) of `ops` on one
+        input, in one GridSample (the crops side by side): output pixel (i, j) samples the input at T·(j + 0.5, i + 0.5) − 0.5 (pixel
+        centres), bilinearly, 0 outside."""
+        x = ops[0][0]
+        (oh, ow) = ops[0][3]
+        if any(o[0] != x or tuple(o[3]) != (oh, ow) for o in ops):
+            fail("the feature crops differ in input or size")
+        k = len(ops)
         ih, iw = self.in_hw[x]
-        a = self.affine_rows(m)
-        at = self.node("Reshape", [a, self.init("s", np.array([2, 3], np.int64))])
+        flat = self.node("Reshape", [self.node("Concat", [m for _, m, _, _ in ops], axis=0),
+                                     self.cst("s", [k, 16], np.int64)])
+        rows = self.node("Gather", [flat, self.cst("i", [0, 1, 3, 4, 5, 7], np.int64)], axis=1)
+        at = self.node("Transpose", [self.node("Reshape", [rows, self.cst(
+            "s", [k, 2, 3], np.int64)])], perm=[0, 2, 1])  # [k, 3, 2]
         jj, ii = np.meshgrid(np.arange(ow, dtype=np.float32), np.arange(oh, dtype=np.float32))
         g = np.stack([jj.ravel() + 0.5, ii.ravel() + 0.5, np.ones(oh * ow, np.float32)], 1)
-        pix = self.node("MatMul", [self.init("grid", g),
-                                   self.node("Transpose", [at], perm=[1, 0])])  # [N,2]
-        pix = self.node("Sub", [pix, self.init("h", np.array([0.5], np.float32))])
-        # align_corners=1: −1 and +1 are the centres of the first and last pixels.
-        scale = np.array([2.0 / (iw - 1), 2.0 / (ih - 1)], np.float32)
-        norm = self.node("Sub", [self.node("Mul", [pix, self.init("k", scale)]),
-                                 self.init("one", np.array([1.0], np.float32))])
-        grid = self.node("Reshape", [norm, self.init("s", np.array([1, oh, ow, 2], np.int64))])
-        sampled = self.node("GridSample", [x, grid], align_corners=1, mode="bilinear",
-                            padding_mode="zeros")
-        # The kernel writes 0 for any sample point outside [0, size − 1].
-        reach = self.node("ReduceMax", [self.node("Abs", [norm])], axes=[1], keepdims=0)
-        outside = self.node("Greater", [reach, self.init("lim", np.array([1.0 + 1e-6],
-                                                                          np.float32))])
-        inside = self.node("Cast", [self.node("Not", [outside])], to=1)
-        mask = self.node("Reshape", [inside, self.init("s", np.array([1, 1, oh, ow], np.int64))])
-        self.node("Mul", [sampled, mask], [out])
+        pix = self.node("Sub", [self.node("MatMul", [self.cst("grid", g), at]),
+                                self.cst("h", [0.5])])  # [k, oh·ow, 2]
+        # The kernel writes 0 for any sample point outside [0, size − 1]: in coordinates
+        # where −1 and +1 are the first and last pixel centres, outside |v| ≤ 1.
+        norm = self.node("Sub", [self.node("Mul", [pix, self.cst(
+            "k", [2.0 / (iw - 1), 2.0 / (ih - 1)])]), self.cst("one", [1.0])])
+        reach = self.node("ReduceMax", [self.node("Abs", [norm])], axes=[2], keepdims=1)
+        outside = self.node("Greater", [reach, self.cst("lim", [1.0 + 1e-6])])
+        inside = self.node("Cast", [self.node("Not", [outside])], to=1)  # [k, N, 1]
+
+        def side_by_side(t, last):  # [k, oh·ow, last] -> [1, oh, k·ow, last]
+            t = self.node("Reshape", [t, self.cst("s", [k, oh, ow, last], np.int64)])
+            t = self.node("Transpose", [t], perm=[1, 0, 2, 3])
+            return self.node("Reshape", [t, self.cst("s", [1, oh, k * ow, last], np.int64)])
+
+        # align_corners=1: GridSample's −1 and +1 are also the pixel centres at the ends.
+        sampled = self.node("GridSample", [x, side_by_side(norm, 2)], align_corners=1,
+                            mode="bilinear", padding_mode="zeros")
+        mask = self.node("Transpose", [side_by_side(inside, 1)], perm=[0, 3, 1, 2])
+        self.node("Split", [self.node("Mul", [sampled, mask])], [o for _, _, o, _ in ops],
+                  axis=3)
 
     def transform_landmarks(self, lm, m, out):
         """TransformLandmarks v2 (2-D): (x, y) -> the matrix's top two rows · (x, y, 0, 1)."""
-        a = self.affine_rows(m)
+        flat = self.node("Reshape", [m, self.cst("s", [16], np.int64)])
+        a = self.node("Gather", [flat, self.cst("i", [0, 1, 3, 4, 5, 7], np.int64)], axis=0)
         at = self.node("Transpose", [self.node("Reshape", [
             a, self.init("s", np.array([2, 3], np.int64))])], perm=[1, 0])  # [3,2]
         shape = self.lm_shape[lm]
@@ -341,7 +364,6 @@ class Converter:
         from onnx import TensorProto, helper
 
         sg = self.sg
-        self.subsets = []
         names = {}
         for i in range(sg.OperatorsLength()):
             op = sg.Operators(i)
@@ -355,6 +377,23 @@ class Converter:
         inp = int(sg.Inputs(0))
         if self.shape(inp) != [1, 192, 192, 3]:
             fail(f"input shape {self.shape(inp)}, want [1,192,192,3]")
+        # The custom operators of a kind, in model order, computed together.
+        self.custom = {"Landmarks2TransformMatrix": [], "TransformTensorBilinear": [],
+                       "TransformLandmarks": []}
+        self.custom_done = {}
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            oc = self.model.OperatorCodes(op.OpcodeIndex())
+            code = oc.CustomCode().decode() if oc.CustomCode() else None
+            ins = [int(x) for x in op.InputsAsNumpy()]
+            out = int(op.OutputsAsNumpy()[0])
+            if code == "Landmarks2TransformMatrix":
+                attrs = self.flex.Loads(bytes(op.CustomOptionsAsNumpy()))
+                self.custom[code].append((self.name(ins[0]), self.name(out), attrs))
+            elif code == "TransformTensorBilinear":
+                self.custom[code].append((self.name(ins[0]), self.name(ins[1]), self.name(out),
+                                          self.shape(out)[1:3]))
+        subsets = [a["subset_idxs"] for _, _, a in self.custom["Landmarks2TransformMatrix"]]
         for i in range(sg.OperatorsLength()):
             self.convert_op(sg.Operators(i))
 
@@ -365,9 +404,9 @@ class Converter:
 
         # Refinement (MediaPipe's refine_landmarks=True): every head's points in one
         # table, then each mesh index takes its last refinement's row.
-        if len(self.subsets) != 3:
+        if len(subsets) != 3:
             fail("expected three Landmarks2TransformMatrix operators (lips, two eyes)")
-        by_first = {s[1][0]: s[1] for s in self.subsets}
+        by_first = {s[0]: s for s in subsets}
         lips, leye, reye = by_first.get(61), by_first.get(33), by_first.get(263)
         if not (lips and leye and reye and len(lips) == 80 and len(leye) == 71
                 and len(reye) == 71):
@@ -437,6 +476,105 @@ class Converter:
         onnx.save(m, out_path)
 
 
+def merge_twin_heads(path: str, a: str, b: str):
+    """Runs two sub-networks of the same shape as one: the convolution layers from the
+    tensors `a` and `b` (the two eye crops) become grouped convolutions over both, with
+    the channels of `a` first and those of `b` after them (Conv group ×2; Relu, MaxPool,
+    Add act per channel anyway); a Split gives each head's outputs their old names. The
+    values are the same; ONNX Runtime runs half the nodes, and at 16x16 and below its
+    cost is per node: measured with onnxruntime 1.31.1, one thread, 3.28 → 2.81 ms."""
+    import onnx
+    from onnx import helper, numpy_helper, shape_inference
+
+    m = onnx.load(path)
+    g = m.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    feature_ops = {"Conv", "Relu", "Add", "MaxPool"}
+
+    def head(start):
+        reached, nodes = {start}, []
+        for n in g.node:
+            if n.op_type in feature_ops and any(i in reached for i in n.input):
+                nodes.append(n)
+                reached.update(n.output)
+        return nodes, reached
+
+    (na, ra), (nb, rb) = head(a), head(b)
+    if len(na) != len(nb) or not na:
+        fail(f"heads from {a} and {b} differ in size ({len(na)}, {len(nb)})")
+    dims = shape_inference.infer_shapes(m).graph.value_info
+    chans = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in dims
+             if len(v.type.tensor_type.shape.dim) == 4}
+    merged = {a: "twin_in", b: "twin_in"}
+    per_head = {"twin_in": chans.get(a)}
+    if not per_head["twin_in"] or chans.get(b) != per_head["twin_in"]:
+        fail("the heads' inputs differ in channels")
+    nodes = [helper.make_node("Concat", [a, b], ["twin_in"], name="twin_in", axis=1)]
+    extra = []
+    for x, y in zip(na, nb):
+        xa = {t.name: helper.get_attribute_value(t) for t in x.attribute}
+        ya = {t.name: helper.get_attribute_value(t) for t in y.attribute}
+        if x.op_type != y.op_type or xa != ya or len(x.input) != len(y.input):
+            fail(f"{x.name} and {y.name} differ")
+        ins = []
+        for i, j in zip(x.input, y.input):
+            if i in inits and j in inits:
+                if inits[i].shape != inits[j].shape:
+                    fail(f"{i} and {j} differ in shape")
+                name = i + "_twin"
+                extra.append(numpy_helper.from_array(
+                    np.concatenate([inits[i], inits[j]], axis=0), name))
+                ins.append(name)
+            elif i in ra and j in rb and merged.get(i) == merged.get(j) and i in merged:
+                ins.append(merged[i])
+            elif i == j == "":
+                ins.append("")
+            else:
+                fail(f"{x.name}/{y.name}: inputs {i}/{j} are not twins")
+        out = x.output[0] + "_twin"
+        if x.op_type == "Conv":
+            xa["group"] = 2 * xa.get("group", 1)
+            per_head[out] = inits[x.input[1]].shape[0]
+        else:
+            per_head[out] = per_head[ins[0]]
+        merged[x.output[0]] = merged[y.output[0]] = out
+        nodes.append(helper.make_node(x.op_type, ins, [out], name=x.name + "_twin", **xa))
+    # Outputs used outside the heads get their old names back.
+    inside = {id(n) for n in na + nb}
+    used_outside = {i for n in g.node if id(n) not in inside for i in n.input}
+    used_outside |= {o.name for o in g.output}
+    for x, y in zip(na, nb):
+        if x.output[0] in used_outside or y.output[0] in used_outside:
+            c = per_head[merged[x.output[0]]]
+            split = x.output[0] + "_split"
+            extra.append(numpy_helper.from_array(np.array([c, c], np.int64), split))
+            nodes.append(helper.make_node("Split", [merged[x.output[0]], split],
+                                          [x.output[0], y.output[0]], axis=1,
+                                          name=x.name + "_untwin"))
+    # Old nodes out, new ones in, in an order that respects every edge.
+    rest = [n for n in g.node if id(n) not in inside] + nodes
+    produced = {i.name for i in g.input} | set(inits) | {e.name for e in extra} | {""}
+    ordered = []
+    while rest:
+        ready = [n for n in rest if all(i in produced for i in n.input)]
+        if not ready:
+            fail("merging the heads left a cycle")
+        for n in ready:
+            produced.update(n.output)
+        ordered += ready
+        rest = [n for n in rest if all(id(n) != id(r) for r in ready)]
+    del g.node[:]
+    g.node.extend(ordered)
+    g.initializer.extend(extra)
+    used = {i for n in g.node for i in n.input}
+    kept = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    del g.value_info[:]
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
 def stats(out: dict, check: dict) -> dict:
     st = cf.stats({"l": out["landmarks"], "p": out["presence"]},
                   dict(check, landmarks_output="l", presence_output="p"))
@@ -460,6 +598,8 @@ def main():
             fail("--tflite needs --out")
         Converter(args.tflite).convert(args.out)
         cf.nchwc_friendly(args.out)
+        merge_twin_heads(args.out, "t_transform_tensor_bilinear_v2_1",
+                         "t_transform_tensor_bilinear_v2_2")
         model = args.out
     if not model:
         fail("need --tflite/--out or --onnx")

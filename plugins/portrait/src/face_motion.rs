@@ -2,8 +2,8 @@
 
 //! The per-face motion estimator behind `motionextract`: for each face of a frame,
 //! FaceMesh 468 on a roll-aligned crop (placed from the detection, or from the face's
-//! own landmarks of the previous frame between detections), the eyelids refined by
-//! the iris eye-contour model, One-Euro smoothing, the head pose by fitting the
+//! own landmarks of the previous frame between detections), lips and eyelids refined
+//! by MediaPipe's attention mesh (or the eyelids by its Iris model), One-Euro smoothing, the head pose by fitting the
 //! canonical mesh (Procrustes), the pose and expression relative to the face's
 //! reference frame, and optionally LivePortrait's implicit keypoints. No GStreamer
 //! here: the element, the tests and the benchmarks call the same code.
@@ -77,10 +77,20 @@ struct Reference {
     controls: expression::Controls,
 }
 
+/// How the eyelids are refined (`refine-eyes`).
+pub enum EyeModel {
+    /// MediaPipe Iris on two eye crops after the mesh.
+    Iris(EyeRefiner),
+    /// The attention mesh, run instead of the plain mesh: mesh, lips and eyes in one
+    /// run (MediaPipe's refine_landmarks=True). The plain mesh still serves when the
+    /// refinement is off (degradation tier 2).
+    Attention(FaceMesh),
+}
+
 /// The estimator: its models, the canonical mesh, and one track per face id.
 pub struct MotionEstimator {
     mesh: FaceMesh,
-    eyes: Option<EyeRefiner>,
+    eyes: Option<EyeModel>,
     /// The LivePortrait motion extractor and its reused input tensor.
     liveportrait: Option<(MotionExtractor, Vec<f32>)>,
     canonical: Vec<[f32; 3]>,
@@ -105,7 +115,7 @@ impl std::fmt::Debug for MotionEstimator {
 impl MotionEstimator {
     pub fn new(
         mesh: FaceMesh,
-        eyes: Option<EyeRefiner>,
+        eyes: Option<EyeModel>,
         liveportrait: Option<MotionExtractor>,
         canonical: CanonicalMesh,
     ) -> Self {
@@ -180,13 +190,21 @@ impl MotionEstimator {
                 face.landmarks[1],
             )
         };
-        let presence = self.mesh.run(frame, &crop)?;
+        let presence = match (self.eyes.as_mut(), p.refine_eyes) {
+            (Some(EyeModel::Attention(refined)), true) => {
+                let presence = refined.run(frame, &crop)?;
+                // Its landmarks take the plain mesh's place (buffers swapped, not copied).
+                std::mem::swap(&mut self.mesh.landmarks, &mut refined.landmarks);
+                presence
+            }
+            _ => self.mesh.run(frame, &crop)?,
+        };
         if presence < p.presence_threshold {
             self.tracks.remove(&id);
             return Ok(None);
         }
         if p.refine_eyes
-            && let Some(eyes) = self.eyes.as_mut()
+            && let Some(EyeModel::Iris(eyes)) = self.eyes.as_mut()
         {
             eyes.refine(frame, &mut self.mesh.landmarks)?;
         }

@@ -73,6 +73,12 @@ pub fn canonical_mesh() -> Result<CanonicalMesh, String> {
     CanonicalMesh::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// MediaPipe's attention FaceMesh (the model of its `refine_landmarks=True`), converted
+/// by scripts/setup.sh: FaceMesh's input and outputs, with the lips and eyes refined by
+/// the model's own sub-networks, plus 10 iris points. One run instead of FaceMesh and
+/// two Iris crops.
+pub const ATTENTION_MODEL: &str = "face_landmark_with_attention.onnx";
+
 /// Input side of the eye-contour (MediaPipe Iris) model.
 pub const EYE_CROP: usize = 64;
 /// Eye crop side over the eye-corner extent (MediaPipe's iris ROI).
@@ -218,6 +224,8 @@ pub struct FaceMesh {
     landmarks_out: String,
     presence_out: String,
     tensor: Vec<f32>,
+    /// The model refines lips and eyes itself (the attention mesh).
+    refined: bool,
     /// The last run's landmarks in frame pixels.
     pub landmarks: Vec<[f32; 3]>,
 }
@@ -231,14 +239,16 @@ impl std::fmt::Debug for FaceMesh {
 }
 
 /// Recognises a FaceMesh model: one [1,3,192,192] input, a 1404-value output and a
-/// 1-value output. Returns (input, landmarks output, presence output).
-pub fn recognise(sig: &Signature) -> Result<(String, String, String), String> {
+/// 1-value output. Returns (input, landmarks output, presence output, refined): refined
+/// when a 30-value output (10 iris points) says it is the attention mesh.
+pub fn recognise(sig: &Signature) -> Result<(String, String, String, bool), String> {
     let count = |s: &[i64]| s.iter().product::<i64>();
     let lm = sig.outputs.iter().find(|(_, s)| count(s) == 1404);
     let pr = sig.outputs.iter().find(|(_, s)| count(s) == 1);
+    let refined = sig.outputs.iter().any(|(_, s)| count(s) == 30);
     match (sig.inputs.as_slice(), lm, pr) {
         ([(input, shape)], Some(lm), Some(pr)) if shape.as_slice() == [1, 3, 192, 192] => {
-            Ok((input.clone(), lm.0.clone(), pr.0.clone()))
+            Ok((input.clone(), lm.0.clone(), pr.0.clone(), refined))
         }
         _ => Err(format!(
             "model {} is not FaceMesh-468 (one [1,3,192,192] input → 1404 landmark values and 1 presence value)",
@@ -250,14 +260,16 @@ pub fn recognise(sig: &Signature) -> Result<(String, String, String), String> {
 impl FaceMesh {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
         portrait_infer::load(path, device, threads)?.try_map(|session| {
-            let (input, landmarks_out, presence_out) = recognise(&session.signature())
-                .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+            let (input, landmarks_out, presence_out, refined) =
+                recognise(&session.signature())
+                    .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
             Ok(FaceMesh {
                 session,
                 input,
                 landmarks_out,
                 presence_out,
                 tensor: vec![0.0; 3 * CROP * CROP],
+                refined,
                 landmarks: Vec::with_capacity(468),
             })
         })
@@ -265,6 +277,11 @@ impl FaceMesh {
 
     pub fn provider(&self) -> &'static str {
         self.session.provider
+    }
+
+    /// Whether the model refines the lips and eyes itself (no eye model needed).
+    pub fn refined(&self) -> bool {
+        self.refined
     }
 
     /// Runs on the crop `m` (tensor → frame) of `frame`; returns the presence
@@ -358,7 +375,20 @@ mod tests {
         };
         assert_eq!(
             recognise(&sig).unwrap(),
-            ("input_1".into(), "conv2d_20".into(), "conv2d_30".into())
+            ("input_1".into(), "conv2d_20".into(), "conv2d_30".into(), false)
+        );
+        // The attention mesh as convert_facemesh_attention.py writes it.
+        let att = Signature {
+            inputs: sig.inputs.clone(),
+            outputs: vec![
+                ("landmarks".into(), vec![1, 1404]),
+                ("iris".into(), vec![1, 30]),
+                ("presence".into(), vec![1, 1]),
+            ],
+        };
+        assert_eq!(
+            recognise(&att).unwrap(),
+            ("input_1".into(), "landmarks".into(), "presence".into(), true)
         );
         let bad = Signature {
             inputs: vec![("x".into(), vec![1, 3, 128, 128])],

@@ -13,7 +13,7 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use gst_portrait_meta::{Face, FaceMeta, MotionMeta};
 
-use crate::face_motion::{self, MotionEstimator, MotionParams};
+use crate::face_motion::{self, EyeModel, MotionEstimator, MotionParams};
 use crate::landmarker::{self, EyeRefiner, FaceMesh};
 use crate::live::{self, AnalysisFallback, Faults, Live};
 use crate::liveportrait_onnx::MotionExtractor;
@@ -133,7 +133,7 @@ impl ObjectImpl for MotionExtract {
                     .build(),
                 glib::ParamSpecBoolean::builder("refine-eyes")
                     .nick("Refine eyes")
-                    .blurb("Refine the eyelids with the MediaPipe Iris eye-contour model ($GST_PORTRAIT_MODEL_DIR/iris_landmark.onnx): the 468 mesh alone barely follows closing eyes, so eye-blink-* needs this. Costs two small inferences per face (about 7 ms on one core)")
+                    .blurb("Refine the lips and eyelids: the 468 mesh alone barely follows closing eyes, so eye-blink-* needs this. With the built-in model, MediaPipe's attention mesh runs instead of the plain mesh ($GST_PORTRAIT_MODEL_DIR/face_landmark_with_attention.onnx, MediaPipe's refine_landmarks=True; about 1.5 ms more per face on one core); with a custom model, the MediaPipe Iris eye-contour model refines its eyelids (iris_landmark.onnx, two eye crops, about 2.5 ms)")
                     .default_value(d.refine_eyes)
                     .mutable_ready()
                     .build(),
@@ -301,7 +301,8 @@ impl BaseTransformImpl for MotionExtract {
         let (device, threads) = (s.device.into(), s.threads as usize);
         // The per-face models are small: on more than one thread the pool's hand-offs
         // cost more than they save (FaceMesh 1.4 ms on one thread, 2.4 on two; Iris 1.7
-        // and 2.8, onnxruntime 1.31 on 2 cores), so 0 means one for them.
+        // and 2.8, onnxruntime 1.31 on 2 cores, before their NCHWc rewrite), so 0 means
+        // one for them.
         let face_threads = if threads == 0 { 1 } else { threads };
         let obj = self.obj();
         let path = landmarker::resolve_model(&s.model);
@@ -310,15 +311,25 @@ impl BaseTransformImpl for MotionExtract {
             "motionextract: landmark model",
             FaceMesh::load(&path, device, face_threads),
         )?;
-        let eyes = if s.refine_eyes {
+        // The built-in mesh is refined by MediaPipe's attention mesh (one run for mesh,
+        // lips and eyes); a user's own mesh by the Iris eye model, as is an old cache
+        // without the attention mesh. A user's attention mesh refines itself.
+        let attention = portrait_infer::models_dir().join(landmarker::ATTENTION_MODEL);
+        let eyes = if !s.refine_eyes || mesh.refined() {
+            None
+        } else if s.model == landmarker::BUILTIN.0 && attention.is_file() {
+            Some(EyeModel::Attention(shared::load_model(
+                &*obj,
+                "motionextract: attention mesh (refine-eyes)",
+                FaceMesh::load(&attention, device, face_threads),
+            )?))
+        } else {
             let p = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
-            Some(shared::load_model(
+            Some(EyeModel::Iris(shared::load_model(
                 &*obj,
                 "motionextract: eye-contour model (refine-eyes)",
                 EyeRefiner::load(&p, device, face_threads),
-            )?)
-        } else {
-            None
+            )?))
         };
         let canonical = shared::canonical_mesh("motionextract")?;
         let liveportrait = match &s.liveportrait_model {

@@ -3,7 +3,8 @@
 //! `motionextract`: head pose and expression of each detected face, as a motion meta.
 //!
 //! For each `FaceMeta` on a frame (from `facedetect`) it finds the 468 MediaPipe FaceMesh
-//! landmarks on a roll-aligned crop (the eyelids refined by the Iris eye-contour model),
+//! landmarks on a roll-aligned crop (lips and eyelids refined by MediaPipe's attention mesh,
+//! or the eyelids by its Iris eye-contour model for a custom `model`),
 //! smooths them with a One-Euro filter, fits MediaPipe's canonical face mesh for the head pose
 //! (pitch, yaw, roll, position, scale) and derives the expression (mouth open/width, eye
 //! blinks, brows, LivePortrait-style lip/eye ratios, 468 pose-free offsets). It attaches one
