@@ -132,7 +132,8 @@ impl RawMesh {
     fn load(path: &Path, threads: usize) -> anyhow::Result<RawMesh> {
         let session = infer::load(path, Device::Cpu, threads)?.model;
         let sig = Signature::of(&session.session.lock().unwrap_or_else(|e| e.into_inner()));
-        let (input, landmarks, presence, _) = landmarker::recognise(&sig).map_err(|e| anyhow!(e))?;
+        let (input, landmarks, presence, _) =
+            landmarker::recognise(&sig).map_err(|e| anyhow!(e))?;
         Ok(RawMesh {
             session,
             input,

@@ -22,7 +22,10 @@
 //! of each.
 //!
 //! `REENACT_SHEETS=<dir>` also writes every 8th open-mouthed frame as a PNG: the real
-//! frame on the left, the rendered one on the right.
+//! frame on the left, the rendered one on the right. `REENACT_MEASURE=<properties>`
+//! adds motionextract properties to the analysis of the real frames only (the boxes and
+//! the open frames), e.g. `refine-eyes=false` to keep them fixed while comparing
+//! renderers that differ in their landmark model.
 //!
 //! Output: a table on stderr, JSON on stdout and in
 //! `$CARGO_TARGET_DIR/bench-reenact.json`. Run it with
@@ -105,9 +108,12 @@ fn collect_at_sink(pipeline: &gst::Pipeline, n: usize) -> anyhow::Result<(Collec
 
 /// The real frames (RGB) of `video` with what our elements see in them.
 fn analyse(video: &Path, n: usize) -> anyhow::Result<(usize, usize, Vec<Real>)> {
-    let line = "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB \
-                ! facedetect device=cpu ! motionextract device=cpu ! fakesink name=sink";
-    let pipeline = launch(line, video)?;
+    let measure = std::env::var("REENACT_MEASURE").unwrap_or_default();
+    let line = format!(
+        "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB \
+         ! facedetect device=cpu ! motionextract device=cpu {measure} ! fakesink name=sink"
+    );
+    let pipeline = launch(&line, video)?;
     let (out, size) = collect_at_sink(&pipeline, n)?;
     let done = out.clone();
     run_to_end(&pipeline, "analysis", Duration::from_secs(600), move || {

@@ -48,6 +48,10 @@ CONFIGS = [
     ("blazeface every frame, no eyes",
      "facedetect model=blazeface interval=1 ! motionextract refine-eyes=false",
      dict(static_image_mode=True, refine_landmarks=False)),
+    # MediaPipe's static_image_mode also detects with BlazeFace: the same models as it.
+    ("blazeface every frame, eyes refined",
+     "facedetect model=blazeface interval=1 ! motionextract",
+     dict(static_image_mode=True, refine_landmarks=True)),
     # The live chain: our three elements (640x480 in, the portrait animated at 512²
     # out) against MediaPipe's tracking plus an OpenCV remap of the 512² portrait (the
     # warp an app would add; its maps shifted each frame by the nose's motion).

@@ -260,9 +260,8 @@ pub fn recognise(sig: &Signature) -> Result<(String, String, String, bool), Stri
 impl FaceMesh {
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Loaded<Self>, InferError> {
         portrait_infer::load(path, device, threads)?.try_map(|session| {
-            let (input, landmarks_out, presence_out, refined) =
-                recognise(&session.signature())
-                    .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
+            let (input, landmarks_out, presence_out, refined) = recognise(&session.signature())
+                .map_err(|m| InferError::ModelInvalid(path.to_path_buf(), m))?;
             Ok(FaceMesh {
                 session,
                 input,
@@ -375,7 +374,12 @@ mod tests {
         };
         assert_eq!(
             recognise(&sig).unwrap(),
-            ("input_1".into(), "conv2d_20".into(), "conv2d_30".into(), false)
+            (
+                "input_1".into(),
+                "conv2d_20".into(),
+                "conv2d_30".into(),
+                false
+            )
         );
         // The attention mesh as convert_facemesh_attention.py writes it.
         let att = Signature {
@@ -388,7 +392,12 @@ mod tests {
         };
         assert_eq!(
             recognise(&att).unwrap(),
-            ("input_1".into(), "landmarks".into(), "presence".into(), true)
+            (
+                "input_1".into(),
+                "landmarks".into(),
+                "presence".into(),
+                true
+            )
         );
         let bad = Signature {
             inputs: vec![("x".into(), vec![1, 3, 128, 128])],

@@ -207,6 +207,7 @@ pub fn prepare(
     size: Option<(usize, usize)>,
 ) -> Result<Source, String> {
     let (width, height, images) = decode_frames(path, size, MAX_SOURCE_FRAMES)?;
+    let attention = attention_model();
     let cache = cache_file(path, width, height);
     let landmarks = match cache
         .as_deref()
@@ -214,7 +215,15 @@ pub fn prepare(
     {
         Some(l) => l,
         None => {
-            let l = find_landmarks(path, width, height, &images, device, threads)?;
+            let l = find_landmarks(
+                path,
+                attention.as_deref(),
+                width,
+                height,
+                &images,
+                device,
+                threads,
+            )?;
             if let Some(c) = &cache {
                 write_landmarks(c, &l);
             }
@@ -249,9 +258,12 @@ pub fn prepare(
 /// The source face's 468 landmarks (eyes refined) on each frame, found with the
 /// project's models: detected on the first frame, then followed with the mesh (and
 /// detected again when the mesh loses it; a frame without any face keeps the
-/// previous frame's landmarks).
+/// previous frame's landmarks). The mesh is MediaPipe's attention mesh (lips and eyes
+/// refined, as motionextract's default, so driver and portrait are measured alike) when
+/// `attention` is given, else FaceMesh with the Iris eyelids.
 fn find_landmarks(
     path: &Path,
+    attention: Option<&Path>,
     width: usize,
     height: usize,
     images: &[Vec<u8>],
@@ -261,13 +273,22 @@ fn find_landmarks(
     let mut det = Detector::load(&detector::resolve_model("retinaface"), device, threads)
         .map_err(|e| e.to_string())?
         .model;
-    let mut mesh = FaceMesh::load(&landmarker::resolve_model("facemesh"), device, threads)
+    let mesh_path =
+        attention.map_or_else(|| landmarker::resolve_model("facemesh"), Path::to_path_buf);
+    let mut mesh = FaceMesh::load(&mesh_path, device, threads)
         .map_err(|e| e.to_string())?
         .model;
-    let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
-    let mut eyes = EyeRefiner::load(&iris, device, threads)
-        .map_err(|e| e.to_string())?
-        .model;
+    let mut eyes = match attention {
+        Some(_) => None,
+        None => {
+            let iris = portrait_infer::models_dir().join(landmarker::IRIS_MODEL);
+            Some(
+                EyeRefiner::load(&iris, device, threads)
+                    .map_err(|e| e.to_string())?
+                    .model,
+            )
+        }
+    };
     let mut out: Vec<Vec<[f32; 3]>> = Vec::with_capacity(images.len());
     for rgba in images {
         let frame = FrameRef::packed(PixelFormat::Rgba, width, height, rgba).map_err(|e| e.0)?;
@@ -310,16 +331,29 @@ fn find_landmarks(
             }
         }
         let mut landmarks = mesh.landmarks.clone();
-        eyes.refine(&frame, &mut landmarks)
-            .map_err(|e| e.to_string())?;
+        if let Some(eyes) = eyes.as_mut() {
+            eyes.refine(&frame, &mut landmarks)
+                .map_err(|e| e.to_string())?;
+        }
         out.push(landmarks);
     }
     Ok(out)
 }
 
+/// MediaPipe's attention mesh, where scripts/setup.sh has converted it.
+fn attention_model() -> Option<PathBuf> {
+    Some(portrait_infer::models_dir().join(landmarker::ATTENTION_MODEL)).filter(|p| p.is_file())
+}
+
 /// Where the landmarks of `path` (decoded at `w`×`h`) are cached: keyed by a 64-bit
-/// FNV-1a hash of the file's bytes and the size, so an edited file is analysed again.
+/// FNV-1a hash of the file's bytes and the size, so an edited file is analysed again,
+/// and named after the models that find them.
 pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
+    let models = if attention_model().is_some() {
+        "v3a"
+    } else {
+        "v2"
+    };
     let bytes = std::fs::read(path).ok()?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes
@@ -333,7 +367,7 @@ pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
     Some(
         portrait_infer::cache_dir()
             .join("sources")
-            .join(format!("{hash:016x}-v2.landmarks")),
+            .join(format!("{hash:016x}-{models}.landmarks")),
     )
 }
 
