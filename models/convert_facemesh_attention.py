@@ -28,7 +28,7 @@ eye's 16 contour points. Outputs, all in pixels of the 192x192 crop like FaceMes
 Numerics: the trunk is a plain conversion (fp16 weights widened to fp32, NHWC -> NCHW).
 For speed (ONNX Runtime's cost at these sizes is mostly per node): PRelu and channel
 padding are rewritten as in convert_facemesh.nchwc_friendly, the three crops are computed
-together, and the two eye heads run as one (merge_twin_heads); 3.59 → 2.81 ms per run in
+together, and the two eye heads run as one (merge_heads); 3.59 → 2.81 ms per run in
 all, one thread, the outputs unchanged. The check runs the model on a real face crop and
 compares with the values recorded in the manifest.
 
@@ -476,13 +476,18 @@ class Converter:
         onnx.save(m, out_path)
 
 
-def merge_twin_heads(path: str, a: str, b: str):
-    """Runs two sub-networks of the same shape as one: the convolution layers from the
-    tensors `a` and `b` (the two eye crops) become grouped convolutions over both, with
-    the channels of `a` first and those of `b` after them (Conv group ×2; Relu, MaxPool,
-    Add act per channel anyway); a Split gives each head's outputs their old names. The
-    values are the same; ONNX Runtime runs half the nodes, and at 16x16 and below its
-    cost is per node: measured with onnxruntime 1.31.1, one thread, 3.28 → 2.81 ms."""
+def merge_heads(path: str, starts: list) -> list:
+    """Runs sub-networks of the same shape as one, as far as their shapes agree.
+
+    `starts` holds, for each head, the tensors it starts from (alike in number and
+    order). The heads' convolution layers, in graph order, are paired position by
+    position while every head has the same operator, attributes, weight shapes and
+    wiring there; those become grouped convolutions over all heads (the channels of
+    the first head first; Conv group ×N; Relu, MaxPool and Add act per channel
+    anyway). Where a merged tensor is used outside the merged part, a Split gives each
+    head's part its old name. The values are the same; ONNX Runtime runs fewer nodes,
+    and at 16x16 and below its cost is per node. Returns, per head, its tensors that
+    were split back (in order), where the unmerged rest of the head starts."""
     import onnx
     from onnx import helper, numpy_helper, shape_inference
 
@@ -490,79 +495,106 @@ def merge_twin_heads(path: str, a: str, b: str):
     g = m.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     feature_ops = {"Conv", "Relu", "Add", "MaxPool"}
+    n_heads = len(starts)
 
-    def head(start):
-        reached, nodes = {start}, []
+    def head(first):
+        reached, nodes = set(first), []
         for n in g.node:
             if n.op_type in feature_ops and any(i in reached for i in n.input):
                 nodes.append(n)
                 reached.update(n.output)
-        return nodes, reached
+        return nodes
 
-    (na, ra), (nb, rb) = head(a), head(b)
-    if len(na) != len(nb) or not na:
-        fail(f"heads from {a} and {b} differ in size ({len(na)}, {len(nb)})")
+    heads = [head(s) for s in starts]
     dims = shape_inference.infer_shapes(m).graph.value_info
     chans = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in dims
              if len(v.type.tensor_type.shape.dim) == 4}
-    merged = {a: "twin_in", b: "twin_in"}
-    per_head = {"twin_in": chans.get(a)}
-    if not per_head["twin_in"] or chans.get(b) != per_head["twin_in"]:
-        fail("the heads' inputs differ in channels")
-    nodes = [helper.make_node("Concat", [a, b], ["twin_in"], name="twin_in", axis=1)]
-    extra = []
-    for x, y in zip(na, nb):
-        xa = {t.name: helper.get_attribute_value(t) for t in x.attribute}
-        ya = {t.name: helper.get_attribute_value(t) for t in y.attribute}
-        if x.op_type != y.op_type or xa != ya or len(x.input) != len(y.input):
-            fail(f"{x.name} and {y.name} differ")
-        ins = []
-        for i, j in zip(x.input, y.input):
-            if i in inits and j in inits:
-                if inits[i].shape != inits[j].shape:
-                    fail(f"{i} and {j} differ in shape")
-                name = i + "_twin"
-                extra.append(numpy_helper.from_array(
-                    np.concatenate([inits[i], inits[j]], axis=0), name))
-                ins.append(name)
-            elif i in ra and j in rb and merged.get(i) == merged.get(j) and i in merged:
-                ins.append(merged[i])
-            elif i == j == "":
-                ins.append("")
+    # Each head's tensors by their place: ("in", j) for its j-th start, (k, o) for
+    # output o of its k-th node.
+    place = [{t: ("in", j) for j, t in enumerate(s)} for s in starts]
+
+    def attrs(n):
+        return {t.name: helper.get_attribute_value(t) for t in n.attribute}
+
+    length = 0
+    for k in range(min(len(h) for h in heads)):
+        ns = [h[k] for h in heads]
+        same = (len({(n.op_type, len(n.input)) for n in ns}) == 1
+                and all(attrs(n) == attrs(ns[0]) for n in ns))
+        for slot in range(len(ns[0].input)) if same else []:
+            ins = [n.input[slot] for n in ns]
+            if all(i in inits for i in ins):
+                same &= len({inits[i].shape for i in ins}) == 1
             else:
-                fail(f"{x.name}/{y.name}: inputs {i}/{j} are not twins")
-        out = x.output[0] + "_twin"
+                where = [pl.get(i) for pl, i in zip(place, ins)]
+                same &= where[0] is not None and all(w == where[0] for w in where)
+        if not same:
+            break
+        for pl, n in zip(place, ns):
+            pl.update({o: (k, oi) for oi, o in enumerate(n.output)})
+        length = k + 1
+    if length == 0:
+        fail(f"the heads from {starts} differ from their first layer")
+
+    nodes, extra = [], []
+    merged = {}
+    for j in range(len(starts[0])):
+        name = f"{starts[0][j]}_x{n_heads}"
+        if len({chans.get(s[j]) for s in starts}) != 1:
+            fail(f"the heads' inputs {[s[j] for s in starts]} differ in channels")
+        nodes.append(helper.make_node("Concat", [s[j] for s in starts], [name], name=name,
+                                      axis=1))
+        merged[("in", j)] = name
+    per_head = {merged[("in", j)]: chans[starts[0][j]] for j in range(len(starts[0]))}
+    for k in range(length):
+        ns = [h[k] for h in heads]
+        x, at = ns[0], attrs(ns[0])
+        ins = []
+        for slot, i in enumerate(x.input):
+            if i in inits:
+                name = f"{i}_x{n_heads}"
+                extra.append(numpy_helper.from_array(
+                    np.concatenate([inits[n.input[slot]] for n in ns], axis=0), name))
+                ins.append(name)
+            else:
+                ins.append(merged[place[0][i]])
+        out = f"{x.output[0]}_x{n_heads}"
         if x.op_type == "Conv":
-            xa["group"] = 2 * xa.get("group", 1)
+            at["group"] = n_heads * at.get("group", 1)
             per_head[out] = inits[x.input[1]].shape[0]
         else:
             per_head[out] = per_head[ins[0]]
-        merged[x.output[0]] = merged[y.output[0]] = out
-        nodes.append(helper.make_node(x.op_type, ins, [out], name=x.name + "_twin", **xa))
-    # Outputs used outside the heads get their old names back.
-    inside = {id(n) for n in na + nb}
+        merged[(k, 0)] = out
+        nodes.append(helper.make_node(x.op_type, ins, [out], name=f"{x.name}_x{n_heads}",
+                                      **at))
+    # Outputs used outside the merged part get their old names back.
+    inside = {id(h[k]) for h in heads for k in range(length)}
     used_outside = {i for n in g.node if id(n) not in inside for i in n.input}
     used_outside |= {o.name for o in g.output}
-    for x, y in zip(na, nb):
-        if x.output[0] in used_outside or y.output[0] in used_outside:
-            c = per_head[merged[x.output[0]]]
-            split = x.output[0] + "_split"
-            extra.append(numpy_helper.from_array(np.array([c, c], np.int64), split))
-            nodes.append(helper.make_node("Split", [merged[x.output[0]], split],
-                                          [x.output[0], y.output[0]], axis=1,
-                                          name=x.name + "_untwin"))
+    rest = [[] for _ in starts]
+    for k in range(length):
+        olds = [h[k].output[0] for h in heads]
+        if any(o in used_outside for o in olds):
+            c = per_head[merged[(k, 0)]]
+            split = f"{olds[0]}_split"
+            extra.append(numpy_helper.from_array(np.full(n_heads, c, np.int64), split))
+            nodes.append(helper.make_node("Split", [merged[(k, 0)], split], olds, axis=1,
+                                          name=f"{olds[0]}_unmerge"))
+            for r, o in zip(rest, olds):
+                r.append(o)
     # Old nodes out, new ones in, in an order that respects every edge.
-    rest = [n for n in g.node if id(n) not in inside] + nodes
+    pending = [n for n in g.node if id(n) not in inside] + nodes
     produced = {i.name for i in g.input} | set(inits) | {e.name for e in extra} | {""}
     ordered = []
-    while rest:
-        ready = [n for n in rest if all(i in produced for i in n.input)]
+    while pending:
+        ready = [n for n in pending if all(i in produced for i in n.input)]
         if not ready:
             fail("merging the heads left a cycle")
         for n in ready:
             produced.update(n.output)
         ordered += ready
-        rest = [n for n in rest if all(id(n) != id(r) for r in ready)]
+        done = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in done]
     del g.node[:]
     g.node.extend(ordered)
     g.initializer.extend(extra)
@@ -573,6 +605,9 @@ def merge_twin_heads(path: str, a: str, b: str):
     del g.value_info[:]
     onnx.checker.check_model(m)
     onnx.save(m, path)
+    print(f"convert_facemesh_attention: merged {length} layers of {n_heads} heads",
+          file=sys.stderr)
+    return rest
 
 
 def stats(out: dict, check: dict) -> dict:
@@ -598,8 +633,10 @@ def main():
             fail("--tflite needs --out")
         Converter(args.tflite).convert(args.out)
         cf.nchwc_friendly(args.out)
-        merge_twin_heads(args.out, "t_transform_tensor_bilinear_v2_1",
-                         "t_transform_tensor_bilinear_v2_2")
+        # The two eye heads have the same shape throughout. (The lips head shares its
+        # first 53 layers with them, but merging those too measured no faster.)
+        merge_heads(args.out, [["t_transform_tensor_bilinear_v2_1"],
+                               ["t_transform_tensor_bilinear_v2_2"]])
         model = args.out
     if not model:
         fail("need --tflite/--out or --onnx")
