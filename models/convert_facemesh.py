@@ -256,11 +256,34 @@ def nchwc_friendly(path: str):
     onnx.save(m, path)
 
 
-def prepare(args, need):
+def tflite2onnx_convert(tflite: str, out: str):
+    """tflite2onnx, then the NCHWc rewrite: FaceMesh's and Iris's conversion."""
+    try:
+        import tflite2onnx
+        tflite2onnx.convert(tflite, out)
+    except SystemExit:
+        raise
+    except Exception as e:  # tflite2onnx raises plain exceptions and asserts
+        fail(f"tflite2onnx failed on {tflite}: {type(e).__name__}: {e}")
+    nchwc_friendly(out)
+
+
+def arguments():
+    """The converters' command line (see the module docs)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tflite")
+    ap.add_argument("--out")
+    ap.add_argument("--onnx")
+    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
+    ap.add_argument("--print", action="store_true", help="print the check's values instead")
+    return ap.parse_args()
+
+
+def prepare(args, need, convert=tflite2onnx_convert):
     """Shared by the converters: reads the check table (failing if it lacks a key of
     `need`, plus rtol/atol/expected unless printing), converts --tflite to --out (or
     takes --onnx), and checks the model's signature against the table's. Returns
-    (check, model path, inputs, outputs)."""
+    (check, model path, inputs, outputs). `convert(tflite, out)` makes the ONNX file."""
     check = json.loads(args.check)
     need = list(need)
     if not args.print:
@@ -273,14 +296,7 @@ def prepare(args, need):
     if args.tflite:
         if not args.out:
             fail("--tflite needs --out")
-        try:
-            import tflite2onnx
-            tflite2onnx.convert(args.tflite, args.out)
-        except SystemExit:
-            raise
-        except Exception as e:  # tflite2onnx raises plain exceptions and asserts
-            fail(f"tflite2onnx failed on {args.tflite}: {type(e).__name__}: {e}")
-        nchwc_friendly(args.out)
+        convert(args.tflite, args.out)
         model = args.out
     if not model:
         fail("need --tflite/--out or --onnx")
@@ -295,13 +311,7 @@ def prepare(args, need):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tflite")
-    ap.add_argument("--out")
-    ap.add_argument("--onnx")
-    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
-    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
-    args = ap.parse_args()
+    args = arguments()
     check, model, ins, outs = prepare(
         args, ["image", "crop", "size", "range", "landmarks_output", "presence_output", "points"])
     if args.print:

@@ -35,7 +35,6 @@ compares with the values recorded in the manifest.
   convert_facemesh_attention.py --tflite IN --out OUT --check JSON
   convert_facemesh_attention.py --onnx MODEL --check JSON [--print]
 """
-import argparse
 import json
 import math
 import sys
@@ -47,6 +46,9 @@ import convert_facemesh as cf
 
 def fail(msg: str):
     sys.exit(f"convert_facemesh_attention: {msg}")
+
+
+cf.fail = fail  # the shared helpers' errors then name this converter
 
 
 # tflite TensorType -> numpy
@@ -619,34 +621,18 @@ def stats(out: dict, check: dict) -> dict:
     return st
 
 
+def convert(tflite: str, out: str):
+    Converter(tflite).convert(out)
+    cf.nchwc_friendly(out)
+    # The two eye heads have the same shape throughout. (The lips head shares its first
+    # 53 layers with them, but merging those too measured no faster.)
+    merge_heads(out, [["t_transform_tensor_bilinear_v2_1"], ["t_transform_tensor_bilinear_v2_2"]])
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tflite")
-    ap.add_argument("--out")
-    ap.add_argument("--onnx")
-    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
-    ap.add_argument("--print", action="store_true", help="print the check's stats")
-    args = ap.parse_args()
-    model = args.onnx
-    if args.tflite:
-        if not args.out:
-            fail("--tflite needs --out")
-        Converter(args.tflite).convert(args.out)
-        cf.nchwc_friendly(args.out)
-        # The two eye heads have the same shape throughout. (The lips head shares its
-        # first 53 layers with them, but merging those too measured no faster.)
-        merge_heads(args.out, [["t_transform_tensor_bilinear_v2_1"],
-                               ["t_transform_tensor_bilinear_v2_2"]])
-        model = args.out
-    if not model:
-        fail("need --tflite/--out or --onnx")
-    check = json.loads(args.check)
-    ins, outs = cf.model_io(model)
-    if check.get("signature"):
-        want = cf.parse_signature(check["signature"])
-        if (ins, outs) != want:
-            fail(f"signature mismatch: model has {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}, "
-                 f"manifest says {cf.fmt_io(want[0])} -> {cf.fmt_io(want[1])}")
+    args = cf.arguments()
+    check, model, ins, outs = cf.prepare(args, ["image", "crop", "size", "range", "points"],
+                                         convert)
     got = stats(cf.run_model(model, cf.make_input(check)), check)
     if args.print:
         print(f"signature: {cf.fmt_io(ins)} -> {cf.fmt_io(outs)}")

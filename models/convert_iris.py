@@ -19,7 +19,6 @@ keyed by eye ("l_", "r_" for the first and second crop); fetch_assets.py adds th
 manifest's signature, which the model's input/output names and shapes must match.
 Values are compared as the model returns them: in the (flipped) crop's 64-px units.
 """
-import argparse
 import json
 import os
 import sys
@@ -127,13 +126,7 @@ def batch_eyes(path: str):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tflite")
-    ap.add_argument("--out")
-    ap.add_argument("--onnx")
-    ap.add_argument("--check", required=True, help="the manifest's check table as JSON")
-    ap.add_argument("--print", action="store_true", help="print stats for both input ranges")
-    args = ap.parse_args()
+    args = cf.arguments()
     check, model, ins, outs = cf.prepare(
         args, ["image", "crops", "flip", "size", "range", "contour_output", "iris_output", "points"])
     if args.tflite:
