@@ -218,7 +218,7 @@ class Converter:
             self.node("Identity", [self.name(ins[0])], [out])
         elif kind == "CUSTOM":
             code = oc.CustomCode().decode()
-            if oc.Version() != 2 or code not in self.custom:
+            if oc.Version() != 2 or code not in ("TransformLandmarks", *self.custom):
                 fail(f"custom operator {code} v{oc.Version()} is not supported")
             if code == "TransformLandmarks":
                 self.transform_landmarks(self.name(ins[0]), self.name(ins[1]), out)
@@ -238,6 +238,14 @@ class Converter:
     # size ONNX Runtime's cost is per node, not per value.
     def cst(self, base, value, dtype=np.float32):
         return self.init(base, np.asarray(value, dtype))
+
+    def affine_t(self, mats, k):
+        """The transposed top two rows (x', y' = [x y 1] · A) of `k` stacked 4x4
+        matrices ([k, 4, 4] or, for k = 1, [1, 4, 4]): [k, 3, 2]."""
+        flat = self.node("Reshape", [mats, self.cst("s", [k, 16], np.int64)])
+        rows = self.node("Gather", [flat, self.cst("i", [0, 1, 3, 4, 5, 7], np.int64)], axis=1)
+        return self.node("Transpose", [self.node("Reshape", [rows, self.cst(
+            "s", [k, 2, 3], np.int64)])], perm=[0, 2, 1])
 
     def slice(self, x, start, end, axis):
         return self.node("Slice", [x, self.cst("b", [start], np.int64),
@@ -321,11 +329,7 @@ class Converter:
             fail("the feature crops differ in input or size")
         k = len(ops)
         ih, iw = self.in_hw[x]
-        flat = self.node("Reshape", [self.node("Concat", [m for _, m, _, _ in ops], axis=0),
-                                     self.cst("s", [k, 16], np.int64)])
-        rows = self.node("Gather", [flat, self.cst("i", [0, 1, 3, 4, 5, 7], np.int64)], axis=1)
-        at = self.node("Transpose", [self.node("Reshape", [rows, self.cst(
-            "s", [k, 2, 3], np.int64)])], perm=[0, 2, 1])  # [k, 3, 2]
+        at = self.affine_t(self.node("Concat", [m for _, m, _, _ in ops], axis=0), k)
         jj, ii = np.meshgrid(np.arange(ow, dtype=np.float32), np.arange(oh, dtype=np.float32))
         g = np.stack([jj.ravel() + 0.5, ii.ravel() + 0.5, np.ones(oh * ow, np.float32)], 1)
         pix = self.node("Sub", [self.node("MatMul", [self.cst("grid", g), at]),
@@ -352,10 +356,7 @@ class Converter:
 
     def transform_landmarks(self, lm, m, out):
         """TransformLandmarks v2 (2-D): (x, y) -> the matrix's top two rows · (x, y, 0, 1)."""
-        flat = self.node("Reshape", [m, self.cst("s", [16], np.int64)])
-        a = self.node("Gather", [flat, self.cst("i", [0, 1, 3, 4, 5, 7], np.int64)], axis=0)
-        at = self.node("Transpose", [self.node("Reshape", [
-            a, self.init("s", np.array([2, 3], np.int64))])], perm=[1, 0])  # [3,2]
+        at = self.affine_t(m, 1)
         shape = self.lm_shape[lm]
         ones = self.init("ones", np.ones([shape[0], shape[1], 1], np.float32))
         self.node("MatMul", [self.node("Concat", [lm, ones], axis=2), at], [out])
@@ -379,9 +380,8 @@ class Converter:
         inp = int(sg.Inputs(0))
         if self.shape(inp) != [1, 192, 192, 3]:
             fail(f"input shape {self.shape(inp)}, want [1,192,192,3]")
-        # The custom operators of a kind, in model order, computed together.
-        self.custom = {"Landmarks2TransformMatrix": [], "TransformTensorBilinear": [],
-                       "TransformLandmarks": []}
+        # The crops' custom operators of a kind, in model order, computed together.
+        self.custom = {"Landmarks2TransformMatrix": [], "TransformTensorBilinear": []}
         self.custom_done = {}
         for i in range(sg.OperatorsLength()):
             op = sg.Operators(i)
@@ -413,14 +413,8 @@ class Converter:
         if not (lips and leye and reye and len(lips) == 80 and len(leye) == 71
                 and len(reye) == 71):
             fail("crop subsets are not lips (80, from 61), eyes (71, from 33 and 263)")
-        mesh = self.node("Reshape", [t("output_mesh"),
-                                     self.init("s", np.array([468, 3], np.int64))])
-        mesh_xy = self.node("Slice", [mesh, self.init("b", np.array([0], np.int64)),
-                                      self.init("e", np.array([2], np.int64)),
-                                      self.init("ax", np.array([1], np.int64))])
-        mesh_z = self.node("Slice", [mesh, self.init("b", np.array([2], np.int64)),
-                                     self.init("e", np.array([3], np.int64)),
-                                     self.init("ax", np.array([1], np.int64))])
+        mesh = self.node("Reshape", [t("output_mesh"), self.cst("s", [468, 3], np.int64)])
+        mesh_xy, mesh_z = self.slice(mesh, 0, 2, 1), self.slice(mesh, 2, 3, 1)
         heads = [("transform_landmarks_v2", lips), ("transform_landmarks_v2_1", leye),
                  ("transform_landmarks_v2_3", reye)]
         parts = [mesh_xy]
@@ -478,7 +472,7 @@ class Converter:
         onnx.save(m, out_path)
 
 
-def merge_heads(path: str, starts: list) -> list:
+def merge_heads(path: str, starts: list):
     """Runs sub-networks of the same shape as one, as far as their shapes agree.
 
     `starts` holds, for each head, the tensors it starts from (alike in number and
@@ -488,10 +482,9 @@ def merge_heads(path: str, starts: list) -> list:
     the first head first; Conv group ×N; Relu, MaxPool and Add act per channel
     anyway). Where a merged tensor is used outside the merged part, a Split gives each
     head's part its old name. The values are the same; ONNX Runtime runs fewer nodes,
-    and at 16x16 and below its cost is per node. Returns, per head, its tensors that
-    were split back (in order), where the unmerged rest of the head starts."""
+    and at 16x16 and below its cost is per node."""
     import onnx
-    from onnx import helper, numpy_helper, shape_inference
+    from onnx import helper, numpy_helper
 
     m = onnx.load(path)
     g = m.graph
@@ -508,9 +501,7 @@ def merge_heads(path: str, starts: list) -> list:
         return nodes
 
     heads = [head(s) for s in starts]
-    dims = shape_inference.infer_shapes(m).graph.value_info
-    chans = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in dims
-             if len(v.type.tensor_type.shape.dim) == 4}
+    chans = cf.channel_counts(m)
     # Each head's tensors by their place: ("in", j) for its j-th start, (k, o) for
     # output o of its k-th node.
     place = [{t: ("in", j) for j, t in enumerate(s)} for s in starts]
@@ -573,7 +564,6 @@ def merge_heads(path: str, starts: list) -> list:
     inside = {id(h[k]) for h in heads for k in range(length)}
     used_outside = {i for n in g.node if id(n) not in inside for i in n.input}
     used_outside |= {o.name for o in g.output}
-    rest = [[] for _ in starts]
     for k in range(length):
         olds = [h[k].output[0] for h in heads]
         if any(o in used_outside for o in olds):
@@ -582,8 +572,6 @@ def merge_heads(path: str, starts: list) -> list:
             extra.append(numpy_helper.from_array(np.full(n_heads, c, np.int64), split))
             nodes.append(helper.make_node("Split", [merged[(k, 0)], split], olds, axis=1,
                                           name=f"{olds[0]}_unmerge"))
-            for r, o in zip(rest, olds):
-                r.append(o)
     # Old nodes out, new ones in, in an order that respects every edge.
     pending = [n for n in g.node if id(n) not in inside] + nodes
     produced = {i.name for i in g.input} | set(inits) | {e.name for e in extra} | {""}
@@ -600,16 +588,12 @@ def merge_heads(path: str, starts: list) -> list:
     del g.node[:]
     g.node.extend(ordered)
     g.initializer.extend(extra)
-    used = {i for n in g.node for i in n.input}
-    kept = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(kept)
+    cf.drop_unused_initializers(g)
     del g.value_info[:]
     onnx.checker.check_model(m)
     onnx.save(m, path)
     print(f"convert_facemesh_attention: merged {length} layers of {n_heads} heads",
           file=sys.stderr)
-    return rest
 
 
 def stats(out: dict, check: dict) -> dict:

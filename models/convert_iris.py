@@ -117,10 +117,7 @@ def batch_eyes(path: str):
     # The converter's shapes of intermediate tensors say batch 1: let ONNX Runtime infer
     # them, and drop the [1, -1] shape no reshape uses any more.
     del m.graph.value_info[:]
-    used = {i for n in m.graph.node for i in n.input}
-    kept = [i for i in m.graph.initializer if i.name in used]
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(kept)
+    cf.drop_unused_initializers(m.graph)
     onnx.checker.check_model(m)
     onnx.save(m, path)
 
