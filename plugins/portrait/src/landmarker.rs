@@ -79,6 +79,12 @@ pub fn canonical_mesh() -> Result<CanonicalMesh, String> {
 /// two Iris crops.
 pub const ATTENTION_MODEL: &str = "face_landmark_with_attention.onnx";
 
+/// The attention mesh's file, where scripts/setup.sh has converted it (an older cache
+/// may lack it: the callers then refine with Iris).
+pub fn attention_model() -> Option<PathBuf> {
+    Some(portrait_infer::models_dir().join(ATTENTION_MODEL)).filter(|p| p.is_file())
+}
+
 /// Input side of the eye-contour (MediaPipe Iris) model.
 pub const EYE_CROP: usize = 64;
 /// Eye crop side over the eye-corner extent (MediaPipe's iris ROI).

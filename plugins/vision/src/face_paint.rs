@@ -592,7 +592,7 @@ mod tests {
     }
 
     fn lum(c: [u8; 3]) -> f32 {
-        0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32
+        luma(c.map(f32::from))
     }
 
     #[test]

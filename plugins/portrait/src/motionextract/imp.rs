@@ -314,10 +314,10 @@ impl BaseTransformImpl for MotionExtract {
         // The built-in mesh is refined by MediaPipe's attention mesh (one run for mesh,
         // lips and eyes); a user's own mesh by the Iris eye model, as is an old cache
         // without the attention mesh. A user's attention mesh refines itself.
-        let attention = portrait_infer::models_dir().join(landmarker::ATTENTION_MODEL);
+        let attention = landmarker::attention_model().filter(|_| s.model == landmarker::BUILTIN.0);
         let eyes = if !s.refine_eyes || mesh.refined() {
             None
-        } else if s.model == landmarker::BUILTIN.0 && attention.is_file() {
+        } else if let Some(attention) = attention {
             Some(EyeModel::Attention(shared::load_model(
                 &*obj,
                 "motionextract: attention mesh (refine-eyes)",

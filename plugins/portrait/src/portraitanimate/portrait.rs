@@ -207,7 +207,7 @@ pub fn prepare(
     size: Option<(usize, usize)>,
 ) -> Result<Source, String> {
     let (width, height, images) = decode_frames(path, size, MAX_SOURCE_FRAMES)?;
-    let attention = attention_model();
+    let attention = landmarker::attention_model();
     let cache = cache_file(path, width, height);
     let landmarks = match cache
         .as_deref()
@@ -340,16 +340,11 @@ fn find_landmarks(
     Ok(out)
 }
 
-/// MediaPipe's attention mesh, where scripts/setup.sh has converted it.
-fn attention_model() -> Option<PathBuf> {
-    Some(portrait_infer::models_dir().join(landmarker::ATTENTION_MODEL)).filter(|p| p.is_file())
-}
-
 /// Where the landmarks of `path` (decoded at `w`×`h`) are cached: keyed by a 64-bit
 /// FNV-1a hash of the file's bytes and the size, so an edited file is analysed again,
 /// and named after the models that find them.
 pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
-    let models = if attention_model().is_some() {
+    let models = if landmarker::attention_model().is_some() {
         "v3a"
     } else {
         "v2"
