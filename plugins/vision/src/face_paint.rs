@@ -16,7 +16,7 @@
 
 use crate::draw::fill_polygon_rgba;
 use crate::landmarks::{
-    EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
+    CHEEKS, EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
     LIPS_LOWER_OUTER, LIPS_UPPER_OUTER, MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
 };
 use crate::{FrameRef, smoothstep};
@@ -215,7 +215,51 @@ pub enum NoTransfer {
     /// The driving pixels hold no picture of a mouth (a flat, blank frame such as a
     /// talking avatar's).
     NoPicture,
+    /// Something skin-coloured covers the driver's mouth (a hand, fingers): copied in,
+    /// it would show as a pale block where the interior should be.
+    Occluded,
 }
+
+/// How much `c` looks like the skin colour `skin`, from 1 (skin: a hand or fingers
+/// over the mouth) to 0. A mouth interior is mostly darker than the skin (the cavity,
+/// the tongue in shadow); skin differs from the cheeks by little in hue and light.
+/// Teeth can pass for skin in a desaturated grade (WolfgangLanger's are within 0.01 of
+/// its cheeks' chromaticity, as its fingers are), so this is only ever used over the
+/// whole opening ([`skin_share`]), never pixel by pixel: tried so, it left dark holes
+/// among real teeth.
+fn skin_likeness(c: [f32; 3], skin: [f32; 3]) -> f32 {
+    let chroma = |c: [f32; 3]| {
+        let s = (c[0] + c[1] + c[2]).max(1.0);
+        [c[0] / s, c[1] / s]
+    };
+    let hue = 1.0 - smoothstep(0.008, 0.014, dist(chroma(c), chroma(skin)));
+    let l = luma(c) / luma(skin).max(1.0);
+    let light = smoothstep(0.72, 0.82, l) * (1.0 - smoothstep(1.28, 1.38, l));
+    hue * light
+}
+
+/// Share of the driver's mouth opening (`ring`, in `frame`'s pixels) that has the
+/// driver's own skin colour (`skin`), on an 8 × 5 grid of the unit mouth square away
+/// from the lips' edges.
+fn skin_share(frame: &FrameRef, ring: &Ring, skin: [f32; 3]) -> f32 {
+    let unit = Ring::unit();
+    let (mut n, mut like) = (0.0f32, 0.0f32);
+    for i in 1..9 {
+        for j in 1..6 {
+            if let Some(p) = unit.map([i as f32 / 9.0, j as f32 / 6.0], ring) {
+                n += 1.0;
+                like += skin_likeness(sample(frame, p[0], p[1]), skin);
+            }
+        }
+    }
+    like / n.max(1.0)
+}
+
+/// [`skin_share`] from which the driver's mouth counts as covered. Measured on the
+/// frames where the driver's mouth is open wider than the portrait's: WolfgangLanger's
+/// fingers over her mouth 0.30-0.63, her open mouths 0.00-0.28; the webcam videos
+/// (single_face, face_noface, noface_face) at most 0.09.
+const OCCLUDED_SHARE: f32 = 0.3;
 
 /// Fills the driven mouth opening with the driving frame's own mouth interior: its
 /// inner-lip ring (`driver`, 468 landmarks in `frame`'s pixels) is mapped onto the
@@ -266,6 +310,10 @@ pub fn transfer_mouth(
         return Err(NoTransfer::NoPicture);
     }
     let d = Ring::from(drv);
+    let skin = mean_around(frame, CHEEKS.iter().map(|&i| drv(i)));
+    if skin_share(frame, &d, skin) >= OCCLUDED_SHARE {
+        return Err(NoTransfer::Occluded);
+    }
     // One gain for the three channels, from the lips' luminance: the portrait's light
     // without its lip colour, so the driver's teeth stay white on a redder-lipped face.
     let gain = [(luma(o_mean) / luma(d_mean).max(1.0)).clamp(0.5, 2.0); 3];
@@ -706,6 +754,18 @@ mod tests {
         let blank = FrameRef::packed(PixelFormat::Rgb, 100, 100, &black).unwrap();
         let r = transfer_mouth(&blank, &frame, &driver, &closed, &open, &mut out, 100, 100);
         assert_eq!(r, Err(NoTransfer::NoPicture));
+        assert_eq!(out, skin);
+        // A hand over the driver's mouth: skin where its interior would show, a little
+        // lighter and redder than the cheeks (at (50, 50) in this toy face).
+        let mut covered = [200u8, 150, 120].repeat(100 * 100);
+        for y in 60..80 {
+            for x in 30..70 {
+                covered[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3].copy_from_slice(&[214, 158, 126]);
+            }
+        }
+        let hand = FrameRef::packed(PixelFormat::Rgb, 100, 100, &covered).unwrap();
+        let r = transfer_mouth(&hand, &frame, &driver, &closed, &open, &mut out, 100, 100);
+        assert_eq!(r, Err(NoTransfer::Occluded));
         assert_eq!(out, skin);
     }
 

@@ -23,6 +23,10 @@ pub const BROW_LEFT: usize = 105;
 pub const BROW_RIGHT: usize = 334;
 pub const NOSE_TIP: usize = 1;
 
+/// Cheek points beside the nose and the mouth, both sides: where a face's own skin
+/// colour is sampled.
+pub const CHEEKS: [usize; 4] = [50, 280, 205, 425];
+
 // Contours (`FACEMESH_LIPS`, eye contours).
 pub const LIPS_UPPER_OUTER: [usize; 11] = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291];
 pub const LIPS_LOWER_OUTER: [usize; 10] = [146, 91, 181, 84, 17, 314, 405, 321, 375, 291];

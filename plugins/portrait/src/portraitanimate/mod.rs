@@ -7,8 +7,8 @@
 //! frame (from `motionextract`, or from `lipsync` for a talking avatar). The default
 //! `backend=mesh` is weight-free: it warps the portrait's 468-landmark mesh with the background
 //! pinned, fills the mouth where it opens wider than the portrait's with the driving face's own
-//! mouth interior (when the driving pixels show none: the portrait's own interior under its
-//! upper lip and drawn teeth, cavity and tongue below) and paints
+//! mouth interior (when the driving pixels show none, or a hand covers the driver's mouth: the
+//! portrait's own interior under its upper lip and drawn teeth, cavity and tongue below) and paints
 //! closing eyelids where the eyes shut. `backend=liveportrait` runs user-supplied
 //! FasterLivePortrait ONNX files (`liveportrait-dir`; the driver's `motionextract` needs
 //! `liveportrait-model=`) and pastes the rendered face back into the portrait. When the
