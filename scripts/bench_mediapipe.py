@@ -45,6 +45,11 @@ CONFIGS = [
      dict(static_image_mode=True, refine_landmarks=True)),
     ("detect + mesh every frame, no eyes", "facedetect interval=1 ! motionextract refine-eyes=false",
      dict(static_image_mode=True, refine_landmarks=False)),
+    # The two rows above detect in the region around the last frame's faces
+    # (region-detect, the default); this one searches the whole frame every frame.
+    ("whole-frame RetinaFace every frame, eyes",
+     "facedetect interval=1 region-detect=false ! motionextract",
+     dict(static_image_mode=True, refine_landmarks=True)),
     ("blazeface every frame, no eyes",
      "facedetect model=blazeface interval=1 ! motionextract refine-eyes=false",
      dict(static_image_mode=True, refine_landmarks=False)),

