@@ -230,7 +230,7 @@ fn with_a_plain_queue_after_the_source_too() {
 
 /// 15 s of 24 faces at 1280×960, live at 25 fps (`after_source` and `before_sink` put
 /// around the chain), then one face: lateness at the sink flat and under twice the
-/// chain's per-frame time, frames dropped and counted, every element degraded to tier 2
+/// chain's per-frame time plus a frame, frames dropped and counted, every element degraded to tier 2
 /// or more, then back at tier 0 and 20+ fps once the load is gone.
 fn overload(after_source: &str, before_sink: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -378,8 +378,12 @@ fn overload(after_source: &str, before_sink: &str) {
     }
     let (n, p50, _) = late_in(8.0, HEAVY);
     assert!(n > 0, "frames keep reaching the sink");
+    // Each element lets a frame wait up to one frame duration past the latency it and
+    // upstream report before dropping it: with a chain faster than the frame rate (33
+    // ms per frame at 25 fps in a fresh-clone run), that frame is most of the lateness.
+    const FRAME_MS: f64 = 40.0;
     assert!(
-        p50 < 2.0 * per_frame,
+        p50 < 2.0 * per_frame + FRAME_MS,
         "lateness p50 {p50:.0} ms vs per-frame {per_frame:.0} ms"
     );
     let (_, early, _) = late_in(4.0, 8.0);
