@@ -245,7 +245,7 @@ pub fn gst_launch(args: &str, env: &[(&str, &str)]) -> (i32, String) {
 }
 
 /// Splits a launch line on whitespace, keeping double-quoted parts together.
-fn shell_words(s: &str) -> Vec<String> {
+pub fn shell_words(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
