@@ -213,7 +213,7 @@ impl Detector {
     /// Opens `path` on `device` and recognises its family from its signature. With
     /// `threads` 0, BlazeFace runs on one thread (measured with onnxruntime 1.31 on 2
     /// cores: 0.79 ms on one, 0.94 on two; the 256² model 4.5 and 6.1 ms) and
-    /// RetinaFace on ONNX Runtime's default, one per core (13.5 → 9.5 ms at 640×480).
+    /// RetinaFace on one per core this process may use (13.5 → 9.5 ms at 640×480 on two).
     pub fn load(
         path: &Path,
         device: Device,

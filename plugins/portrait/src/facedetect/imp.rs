@@ -185,7 +185,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("CPU threads for inference (0: automatic: one for BlazeFace, which runs slower on more, one per core for RetinaFace)")
+                    .blurb("CPU threads for inference (0: automatic: one for BlazeFace, which runs slower on more, one per core this process may use for RetinaFace)")
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()

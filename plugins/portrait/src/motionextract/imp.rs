@@ -118,7 +118,7 @@ impl ObjectImpl for MotionExtract {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("CPU threads for inference (0: automatic: one for FaceMesh and the eye model, which run slower on more, one per core for a LivePortrait extractor)")
+                    .blurb("CPU threads for inference (0: automatic: one for FaceMesh and the eye model, which run slower on more, one per core this process may use for a LivePortrait extractor)")
                     .maximum(256)
                     .default_value(d.threads)
                     .mutable_ready()
