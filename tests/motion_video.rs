@@ -164,7 +164,7 @@ fn without_eye_refinement_the_mesh_misses_the_blink() {
 /// region around them) leaves the mesh where the whole-frame detection puts it: the
 /// detection box only places the mesh's crop, and the mesh finds the face in it.
 /// Measured, as the mean landmark move over the eye distance: p50 0.011 / 0.013, p95
-/// 0.031 / 0.015 (WolfgangLanger, her hand crossing her face / single_face), less than
+/// 0.030 / 0.017 (WolfgangLanger, her hand crossing her face / single_face), less than
 /// tracking with `interval=30` moves them from the same reference (p50 0.014 / 0.018,
 /// p95 0.037 / 0.023).
 #[test]

@@ -106,11 +106,43 @@ pub fn detection_region(boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
     }
     let [x0, y0, x1, y1] = bounds(boxes.iter().flat_map(|b| [[b[0], b[1]], [b[2], b[3]]]));
     let side = (x1 - x0).max(y1 - y0) + 2.0 * REGION_MARGIN * largest;
+    // On a grid: a face that stays still keeps the same region, so the same box (a
+    // region a few pixels off gives a box a few pixels off). The side takes the grid's
+    // slack on top, so that the snapped region still holds the faces and margins.
+    let side = ((side + 2.0 * REGION_GRID) / (2.0 * REGION_GRID)).ceil() * 2.0 * REGION_GRID;
     if !side.is_finite() || smallest * REGION_INPUT as f32 / side < REGION_MIN_FACE {
         return None;
     }
+    let snap = |v: f32| (v / REGION_GRID).floor() * REGION_GRID;
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    Some([cx - side / 2.0, cy - side / 2.0, side])
+    Some([snap(cx - side / 2.0), snap(cy - side / 2.0), side])
+}
+
+/// The grid, in frame pixels, regions are placed on (and twice it, their sides).
+const REGION_GRID: f32 = 16.0;
+
+/// Whether the region `prev` (as [`detection_region`] gives) still serves for the faces
+/// `boxes`: it holds each with a quarter of the largest face's side to spare, and its
+/// side is within 0.8-1.25 of what [`detection_region`] would give now. Kept, the
+/// region does not move with the detector's own noise: a still face is searched in the
+/// same pixels at the same scale, so it keeps exactly the same box.
+pub fn region_holds(prev: [f32; 3], boxes: &[[f32; 4]]) -> bool {
+    let Some(now) = detection_region(boxes) else {
+        return false;
+    };
+    let largest = boxes
+        .iter()
+        .map(|b| (b[2] - b[0]).max(b[3] - b[1]))
+        .fold(0.0f32, f32::max);
+    let [x0, y0, side] = prev;
+    let spare = 0.25 * largest;
+    let inside = boxes.iter().all(|b| {
+        b[0] >= x0 + spare
+            && b[1] >= y0 + spare
+            && b[2] <= x0 + side - spare
+            && b[3] <= y0 + side - spare
+    });
+    inside && (0.8..=1.25).contains(&(now[2] / side))
 }
 
 /// Whether detection box `b` (frame pixels) reaches an edge of `region` (as
@@ -370,14 +402,16 @@ mod tests {
 
     #[test]
     fn the_region_holds_the_faces_with_margins() {
-        // One 100-px face: 200 px around its centre.
+        // One 100-px face: 200 px around its centre, on the 16-px grid with its slack.
         let r = detection_region(&[[200.0, 100.0, 300.0, 200.0]]).unwrap();
-        assert_eq!(r, [150.0, 50.0, 200.0]);
+        assert_eq!(r, [112.0, 16.0, 256.0]);
+        // Moved by a pixel or two: the same region.
+        assert_eq!(detection_region(&[[201.5, 98.5, 301.5, 198.5]]), Some(r));
         assert!(!cut_by_region(&[200.0, 100.0, 300.0, 200.0], r, 640, 480));
         // Two faces: their union, with the larger face's margins.
         let r = detection_region(&[[100.0, 100.0, 180.0, 180.0], [220.0, 110.0, 300.0, 190.0]])
             .unwrap();
-        assert_eq!(r, [60.0, 5.0, 280.0]);
+        assert_eq!(r, [32.0, -16.0, 320.0]);
         // Nothing to look for, or a face that the region would shrink under 40 px.
         assert_eq!(detection_region(&[]), None);
         assert_eq!(detection_region(&[[0.0, 0.0, 0.0, 0.0]]), None);
@@ -385,6 +419,19 @@ mod tests {
             detection_region(&[[20.0, 100.0, 120.0, 200.0], [500.0, 100.0, 560.0, 160.0]]),
             None
         );
+    }
+
+    #[test]
+    fn a_region_is_kept_while_the_faces_stay_well_inside() {
+        let face = [200.0, 100.0, 300.0, 200.0];
+        let r = detection_region(&[face]).unwrap();
+        assert!(region_holds(r, &[face]));
+        // A few pixels of detector noise: kept.
+        assert!(region_holds(r, &[[203.0, 98.0, 304.0, 197.0]]));
+        // Moved to within a quarter face of the edge, or grown by half: a new one.
+        assert!(!region_holds(r, &[[250.0, 100.0, 350.0, 200.0]]));
+        assert!(!region_holds(r, &[[175.0, 75.0, 325.0, 225.0]]));
+        assert!(!region_holds(r, &[]));
     }
 
     #[test]

@@ -76,6 +76,10 @@ struct State {
     tracker: IdTracker,
     ids: Vec<u64>,
     boxes: Vec<[f32; 4]>,
+    /// The region of the last region detection (kept while the faces stay in it).
+    region: Option<[f32; 3]>,
+    /// The detections the faces are made from (reused).
+    dets: Vec<portrait_vision::detect::Detection>,
 }
 
 pub struct FaceDetect {
@@ -174,7 +178,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecBoolean::builder("region-detect")
                     .nick("Region detection")
-                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 160x160: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
+                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 160x160: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
                     .default_value(DEFAULT_REGION_DETECT)
                     .mutable_playing()
                     .build(),
@@ -368,6 +372,8 @@ impl BaseTransformImpl for FaceDetect {
             tracker: IdTracker::new(),
             ids: Vec::new(),
             boxes: Vec::new(),
+            region: None,
+            dets: Vec::new(),
         });
         Ok(())
     }
@@ -412,6 +418,17 @@ impl BaseTransformImpl for FaceDetect {
         self.live.done(self.obj().upcast_ref());
         r
     }
+}
+
+/// The region to look for `boxes` in: the last one while it holds them, else a new one
+/// (kept in `last`).
+fn region_for(last: &mut Option<[f32; 3]>, boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
+    use portrait_vision::detect::{detection_region, region_holds};
+    *last = match *last {
+        Some(r) if region_holds(r, boxes) => Some(r),
+        _ => detection_region(boxes),
+    };
+    *last
 }
 
 impl FaceDetect {
@@ -479,7 +496,7 @@ impl FaceDetect {
             // Detecting every frame: the region around the faces found on the last one,
             // unless one of them is not found there (or it errs: the whole frame then).
             let around = (region && tracked > 0 && st.regions_run < WHOLE_FRAME_EVERY)
-                .then(|| portrait_vision::detect::detection_region(&st.boxes))
+                .then(|| region_for(&mut st.region, &st.boxes))
                 .flatten()
                 .filter(|_| st.detector.detects_regions());
             let in_region = around.is_some_and(|r| {
@@ -507,12 +524,31 @@ impl FaceDetect {
                 }
             };
             self.faults.succeeded(&*self.obj(), "facedetect: detection");
+            st.dets.clear();
+            st.dets.extend_from_slice(dets);
+            // Faces the whole frame showed: their boxes from their region too, as on the
+            // frames that follow, so that a still face keeps one box (a region's boxes
+            // differ from the whole frame's by a few pixels).
+            let mut in_region = in_region;
+            if region && !in_region && !st.dets.is_empty() && st.detector.detects_regions() {
+                st.boxes.clear();
+                st.boxes.extend(st.dets.iter().map(|d| d.bbox));
+                if let Some(r) = region_for(&mut st.region, &st.boxes)
+                    && let Ok(d) = st.detector.detect_region(&view, &params, r)
+                    && detector::redetection_holds(d.len(), st.dets.len())
+                {
+                    st.dets.clear();
+                    st.dets.extend_from_slice(d);
+                    in_region = true;
+                }
+            }
             st.boxes.clear();
-            st.boxes.extend(dets.iter().map(|d| d.bbox));
+            st.boxes.extend(st.dets.iter().map(|d| d.bbox));
             st.tracker.assign(&st.boxes, &mut st.ids, 0.3);
             st.faces.clear();
             st.faces.extend(
-                dets.iter()
+                st.dets
+                    .iter()
                     .zip(&st.ids)
                     .map(|(d, id)| crate::metas::detected_face(d, *id)),
             );
