@@ -388,6 +388,19 @@ impl BaseTransformImpl for FaceDetect {
             .map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(st) = state.as_mut() {
+            // Another frame size: the last faces' boxes (and their region) are in the
+            // old one's pixels, so they are not carried over.
+            if st
+                .info
+                .as_ref()
+                .is_some_and(|old| (old.width(), old.height()) != (info.width(), info.height()))
+            {
+                st.frame_count = 0;
+                st.faces.clear();
+                st.boxes.clear();
+                st.region = None;
+                st.tracker.reset();
+            }
             st.info = Some(info);
         }
         Ok(())
