@@ -317,8 +317,10 @@ fn gpu_usable() -> Result<(), String> {
 /// Intra-op threads for `threads=0`: the CPUs this process may run on, when that is
 /// fewer than the machine's (a `taskset`, cgroup quota or container limit); `None`
 /// leaves ONNX Runtime's default, one per core of the machine, which ignores such limits
-/// and then runs threads that wait for each other (RetinaFace at 640×480 pinned to one of
-/// two cores: 24.5 ms on two threads, 12.5 on one).
+/// and then runs threads that wait for each other: RetinaFace over WolfgangLanger at
+/// 640×480 pinned to one of two cores, 8.5 s on two threads, 7.6-7.8 s on one (472
+/// frames; with spinning threads, as Python's onnxruntime has them, 24.5 against 12.5
+/// ms a frame).
 fn default_threads() -> Option<usize> {
     let allowed = std::thread::available_parallelism().ok()?.get();
     let online = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
