@@ -627,15 +627,28 @@ mod tests {
         [img[o], img[o + 1], img[o + 2]]
     }
 
+    /// Paints `rgb` over columns `xs` × rows `ys` of a 100-px-wide image of `bpp` bytes
+    /// a pixel.
+    fn fill(
+        img: &mut [u8],
+        bpp: usize,
+        xs: std::ops::Range<usize>,
+        ys: std::ops::Range<usize>,
+        rgb: [u8; 3],
+    ) {
+        for y in ys {
+            for x in xs.clone() {
+                let o = (y * 100 + x) * bpp;
+                img[o..o + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+
     /// Skin with blue-white "teeth" (a colour nothing drawn has) inside a smile 6 px
     /// apart (`face(6.0, …)`).
     fn smile_teeth() -> Vec<u8> {
         let mut rgba = image([200, 150, 120]);
-        for y in 64..76 {
-            for x in 36..64 {
-                rgba[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[200, 220, 255]);
-            }
-        }
+        fill(&mut rgba, 4, 36..64, 64..76, [200, 220, 255]);
         rgba
     }
 
@@ -654,11 +667,7 @@ mod tests {
         // Skin with lips a darker red along the outer lip contour's points (all at
         // (50, 50) in this toy face, where the colour is sampled).
         let mut skin = image([200, 150, 120]);
-        for y in 47..54 {
-            for x in 47..54 {
-                skin[(y * 100 + x) * 4..(y * 100 + x) * 4 + 3].copy_from_slice(&[170, 90, 90]);
-            }
-        }
+        fill(&mut skin, 4, 47..54, 47..54, [170, 90, 90]);
         let portrait_rgba = skin.clone();
         let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &portrait_rgba).unwrap();
         let mut out = skin.clone();
@@ -758,11 +767,7 @@ mod tests {
         // A hand over the driver's mouth: skin where its interior would show, a little
         // lighter and redder than the cheeks (at (50, 50) in this toy face).
         let mut covered = [200u8, 150, 120].repeat(100 * 100);
-        for y in 60..80 {
-            for x in 30..70 {
-                covered[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3].copy_from_slice(&[214, 158, 126]);
-            }
-        }
+        fill(&mut covered, 3, 30..70, 60..80, [214, 158, 126]);
         let hand = FrameRef::packed(PixelFormat::Rgb, 100, 100, &covered).unwrap();
         let r = transfer_mouth(&hand, &frame, &driver, &closed, &open, &mut out, 100, 100);
         assert_eq!(r, Err(NoTransfer::Occluded));
@@ -779,11 +784,7 @@ mod tests {
         let rgba = smile_teeth();
         let portrait = FrameRef::packed(PixelFormat::Rgba, 100, 100, &rgba).unwrap();
         let mut rgb = [200u8, 150, 120].repeat(100 * 100);
-        for y in 62..79 {
-            for x in 35..66 {
-                rgb[(y * 100 + x) * 3..(y * 100 + x) * 3 + 3].copy_from_slice(&[40, 20, 20]);
-            }
-        }
+        fill(&mut rgb, 3, 35..66, 62..79, [40, 20, 20]);
         let frame = FrameRef::packed(PixelFormat::Rgb, 100, 100, &rgb).unwrap();
         let driver: Vec<[f32; 3]> = open.iter().map(|p| [p[0], p[1], 0.0]).collect();
         let mut out = image([200, 150, 120]);
@@ -806,12 +807,7 @@ mod tests {
         assert_eq!(eyelid_alpha(&open, &shut, &EYE_LEFT_CONTOUR), 1.0);
         // Skin above the eyes, a dark eye opening: the lid covers it with the skin.
         let mut img = image([40, 40, 40]);
-        for y in 0..37 {
-            for x in 0..100 {
-                let o = (y * 100 + x) * 4;
-                img[o..o + 3].copy_from_slice(&[210, 170, 140]);
-            }
-        }
+        fill(&mut img, 4, 0..100, 0..37, [210, 170, 140]);
         let before = img.clone();
         paint_eyelids(&open, &open, &mut img, 100, 100);
         assert_eq!(img, before, "an eye as open as the source's is left alone");
