@@ -91,6 +91,14 @@ const REGION_MARGIN: f32 = 0.5;
 /// RetinaFace finds faces down to 16-20 px, with room to spare here.
 const REGION_MIN_FACE: f32 = 40.0;
 
+/// The grid, in frame pixels, regions are placed on (and twice it, their sides).
+const REGION_GRID: f32 = 16.0;
+
+/// The longer side of an x0, y0, x1, y1 box.
+fn long_side(b: &[f32; 4]) -> f32 {
+    (b[2] - b[0]).max(b[3] - b[1])
+}
+
 /// The square region (x0, y0, side, in frame pixels) in which to look again for the
 /// faces `boxes` (x0, y0, x1, y1) of the previous frame: their union with
 /// [`REGION_MARGIN`] of the largest face's side on every side. `None` when there is
@@ -98,7 +106,7 @@ const REGION_MIN_FACE: f32 = 40.0;
 /// pixels once the region is scaled to [`REGION_INPUT`] (faces spread over the frame:
 /// the whole frame then).
 pub fn detection_region(boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
-    let sides = || boxes.iter().map(|b| (b[2] - b[0]).max(b[3] - b[1]));
+    let sides = || boxes.iter().map(long_side);
     let largest = sides().fold(0.0f32, f32::max);
     let smallest = sides().fold(f32::MAX, f32::min);
     if boxes.is_empty() || !largest.is_finite() || smallest < 1.0 {
@@ -118,9 +126,6 @@ pub fn detection_region(boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
     Some([snap(cx - side / 2.0), snap(cy - side / 2.0), side])
 }
 
-/// The grid, in frame pixels, regions are placed on (and twice it, their sides).
-const REGION_GRID: f32 = 16.0;
-
 /// Whether the region `prev` (as [`detection_region`] gives) still serves for the faces
 /// `boxes`: it holds each with a quarter of the largest face's side to spare, and its
 /// side is within 0.8-1.25 of what [`detection_region`] would give now. Kept, the
@@ -130,10 +135,7 @@ pub fn region_holds(prev: [f32; 3], boxes: &[[f32; 4]]) -> bool {
     let Some(now) = detection_region(boxes) else {
         return false;
     };
-    let largest = boxes
-        .iter()
-        .map(|b| (b[2] - b[0]).max(b[3] - b[1]))
-        .fold(0.0f32, f32::max);
+    let largest = boxes.iter().map(long_side).fold(0.0f32, f32::max);
     let [x0, y0, side] = prev;
     let spare = 0.25 * largest;
     let inside = boxes.iter().all(|b| {
