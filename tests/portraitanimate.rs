@@ -350,7 +350,8 @@ fn prepared_source_landmarks_are_cached_on_disk() {
     init();
     let path = media("grace_hopper.jpg");
     let (w, h, _) = decode_rgb(&path);
-    let cache = portrait::cache_file(&path, w, h).expect("a cache path");
+    let attention = gstportrait::landmarker::attention_model().is_some();
+    let cache = portrait::cache_file(&path, w, h, attention).expect("a cache path");
     let _ = std::fs::remove_file(&cache);
     let t0 = Instant::now();
     let a = portrait::prepare(&path, gstportrait::Device::Cpu, 1, None).unwrap();

@@ -208,7 +208,7 @@ pub fn prepare(
 ) -> Result<Source, String> {
     let (width, height, images) = decode_frames(path, size, MAX_SOURCE_FRAMES)?;
     let attention = landmarker::attention_model();
-    let cache = cache_file(path, width, height);
+    let cache = cache_file(path, width, height, attention.is_some());
     let landmarks = match cache
         .as_deref()
         .and_then(|c| read_landmarks(c, images.len()))
@@ -342,13 +342,10 @@ fn find_landmarks(
 
 /// Where the landmarks of `path` (decoded at `w`×`h`) are cached: keyed by a 64-bit
 /// FNV-1a hash of the file's bytes and the size, so an edited file is analysed again,
-/// and named after the models that find them.
-pub fn cache_file(path: &Path, w: usize, h: usize) -> Option<PathBuf> {
-    let models = if landmarker::attention_model().is_some() {
-        "v3a"
-    } else {
-        "v2"
-    };
+/// and named after the models that find them (`attention_mesh`: MediaPipe's attention
+/// mesh, else FaceMesh with Iris).
+pub fn cache_file(path: &Path, w: usize, h: usize, attention_mesh: bool) -> Option<PathBuf> {
+    let models = if attention_mesh { "v3a" } else { "v2" };
     let bytes = std::fs::read(path).ok()?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes
