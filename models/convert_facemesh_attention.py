@@ -341,8 +341,8 @@ class Converter:
         size = self.cst("size", [iw - 1.0, ih - 1.0])
         zero = self.cst("zero", [0.0])
         outside = self.node("Or", [self.node("Less", [pix, self.cst("lo", [-1e-6])]),
-                                   self.node("Greater", [pix, self.node("Add", [size, self.cst(
-                                       "eps", [1e-6])])])])
+                                   self.node("Greater", [pix, self.cst(
+                                       "hi", [iw - 1.0 + 1e-6, ih - 1.0 + 1e-6])])])
         one = self.cst("one", [1.0])
         inside = self.node("Sub", [one, self.node("ReduceMax", [self.node(
             "Cast", [outside], to=1)], axes=[2], keepdims=1)])  # [k, N, 1]: 1 or 0
