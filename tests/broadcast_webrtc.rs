@@ -220,6 +220,10 @@ fn analyse(mkv: &Path, audio: bool, series: Option<&Arc<Mutex<Series>>>) -> Rece
 /// across a non-unwinding boundary.
 const WHIP_ABORT: &str = "Cannot start a runtime from within a runtime";
 
+/// Runs of the WHIP line a test makes at most while each ends in [`WHIP_ABORT`]: one
+/// fresh-clone run saw two in a row.
+const WHIP_ATTEMPTS: usize = 4;
+
 /// Runs `line` in a gst-launch-1.0 of its own (this process's plugin path and
 /// registry), at most `secs` seconds; its output when it fails.
 fn publish_in_child(line: &str, secs: u64) -> Result<(), String> {
@@ -254,7 +258,7 @@ fn publish_in_child(line: &str, secs: u64) -> Result<(), String> {
 
 /// Streams `file`'s line (its clip replaced by `wav`, when given) to a fresh aiortc
 /// viewer; what the viewer received, and its summary. `whipclientsink` publishes from a
-/// child process, and once more if that child hit [`WHIP_ABORT`] (in-process the abort
+/// child process, and again (up to [`WHIP_ATTEMPTS`] runs) if that child hit [`WHIP_ABORT`] (in-process the abort
 /// took the whole test binary down); any other failure fails the test.
 fn stream(
     file: &str,
@@ -264,7 +268,7 @@ fn stream(
     series: Option<&Arc<Mutex<Series>>>,
 ) -> (Received, String) {
     common::init();
-    for attempt in 0..2 {
+    for attempt in 0..WHIP_ATTEMPTS {
         let mut line = via.line(file);
         if let Some(wav) = wav {
             line = broadcast::with_speech(line, wav);
@@ -275,10 +279,12 @@ fn stream(
             wait_for_port(port, "WHIP endpoint");
             match publish_in_child(&line, 300) {
                 Ok(()) => {}
-                Err(out) if attempt == 0 && out.contains(WHIP_ABORT) => {
+                Err(out) if attempt + 1 < WHIP_ATTEMPTS && out.contains(WHIP_ABORT) => {
                     println!(
                         "whipclientsink aborted in gst-plugin-webrtc ({WHIP_ABORT}): once more"
                     );
+                    // The aborts come in runs: a pause before the next attempt.
+                    std::thread::sleep(Duration::from_secs(3));
                     via = Via::Whip { port: free_port() };
                     continue;
                 }
@@ -321,7 +327,7 @@ fn stream(
         publisher.set_state(gst::State::Null).unwrap();
         return finish(&viewer, summary, audio, series);
     }
-    panic!("streaming {file}: whipclientsink aborted twice ({WHIP_ABORT})")
+    panic!("streaming {file}: whipclientsink aborted {WHIP_ATTEMPTS} times ({WHIP_ABORT})")
 }
 
 /// The viewer's summary checked, and its recording read.
