@@ -178,7 +178,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecBoolean::builder("region-detect")
                     .nick("Region detection")
-                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 160x160: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
+                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 128x128: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
                     .default_value(DEFAULT_REGION_DETECT)
                     .mutable_playing()
                     .build(),
