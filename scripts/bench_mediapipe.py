@@ -17,7 +17,8 @@ against MediaPipe's tracking plus a `cv2.remap` of the 512² portrait each frame
 together. Each configuration
 runs REPS times (default 3), all configurations taking turns; medians are reported.
 
-Usage: bench_mediapipe.py MEDIA_DIR [--frames N] [--reps R] [--json OUT]
+Usage: bench_mediapipe.py MEDIA_DIR [--frames N] [--reps R] [--json OUT] [--only TEXT]
+[--cores "0;0,1"]
 (the plugin must be on GST_PLUGIN_PATH / GST_PLUGIN_SYSTEM_PATH; bench_mediapipe.sh
 sets everything up).
 """
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -125,53 +127,64 @@ def mediapipe_ms(frames, opts: dict, cores: set, portrait=None) -> list:
 
 
 def main():
+    global CONFIGS
     ap = argparse.ArgumentParser()
     ap.add_argument("media")
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json")
+    ap.add_argument("--only", help="run only the configurations whose name contains this")
+    ap.add_argument("--cores", default="0;0,1", help="CPU sets to pin to, ';'-separated "
+                    "(default: one core, then two)")
     ap.add_argument("--threads", type=int, help="threads=N on facedetect and motionextract "
                     "(e.g. to compare with an older build's default)")
     a = ap.parse_args()
     if a.threads is not None:
         t = f" threads={a.threads}"
-        global CONFIGS
         CONFIGS = [(n, e.replace("facedetect", "facedetect" + t).replace("motionextract", "motionextract" + t), o)
                    for n, e, o in CONFIGS]
+    if a.only:
+        CONFIGS = [c for c in CONFIGS if a.only in c[0]]
+        if not CONFIGS:
+            sys.exit(f"bench_mediapipe: no configuration's name contains {a.only!r}")
     all_cores = os.sched_getaffinity(0)
     tmp = tempfile.mkdtemp(prefix="gst-portrait-mp-")
-    raw = os.path.join(tmp, "frames.rgb")
-    n = decode_frames(a.media, a.frames, raw)
-    frames = list(np.fromfile(raw, np.uint8)[: n * W * H * 3].reshape(n, H, W, 3))
-    report = {"frames": n, "runs": []}
-    for cores in ("0", "0,1"):
-        cset = {int(c) for c in cores.split(",")}
-        rust = {c[0]: [] for c in CONFIGS}
-        peer = {c[0]: [] for c in CONFIGS}
-        bare = []
-        for rep in range(a.reps):
-            bare.append(gst_time(raw, "", cores))
-            for name, elements, opts in CONFIGS:
-                elements = elements.replace("$SOURCE", f'"{a.media}/astronaut.png"')
-                rust[name].append((gst_time(raw, elements, cores) - bare[-1]) * 1e3 / n)
-                t = mediapipe_ms(frames, opts, cset, f"{a.media}/astronaut.png")
-                os.sched_setaffinity(0, all_cores)
-                peer[name].append((statistics.median(t), sorted(t)[int(0.95 * len(t))]))
-        print(f"\n{len(cset)} core(s) pinned ({cores}), {n} frames 640x480, {a.reps} interleaved runs; "
-              f"bare pipeline {statistics.median(bare) * 1e3 / n:.2f} ms/frame", file=sys.stderr)
-        print(f"{'configuration':42s} {'project ms':>10s} {'MediaPipe ms (p50/p95)':>22s} {'speed ratio':>11s}",
-              file=sys.stderr)
-        for name, _, opts in CONFIGS:
-            ours = statistics.median(rust[name])
-            mp50 = statistics.median(p[0] for p in peer[name])
-            mp95 = statistics.median(p[1] for p in peer[name])
-            ratio = mp50 / ours if ours > 0 else float("inf")
-            print(f"{name:42s} {ours:10.2f} {mp50:14.2f} / {mp95:5.2f} {ratio:11.2f}", file=sys.stderr)
-            report["runs"].append({"cores": len(cset), "config": name,
-                                   "mediapipe": {k: v for k, v in opts.items()},
-                                   "project_ms": ours, "project_runs_ms": rust[name],
-                                   "mediapipe_p50_ms": mp50, "mediapipe_p95_ms": mp95,
-                                   "speed_ratio": ratio})
+    try:
+        raw = os.path.join(tmp, "frames.rgb")
+        n = decode_frames(a.media, a.frames, raw)
+        frames = list(np.fromfile(raw, np.uint8)[: n * W * H * 3].reshape(n, H, W, 3))
+        report = {"frames": n, "runs": []}
+        for cores in a.cores.split(";"):
+            cset = {int(c) for c in cores.split(",")}
+            rust = {c[0]: [] for c in CONFIGS}
+            peer = {c[0]: [] for c in CONFIGS}
+            bare = []
+            for rep in range(a.reps):
+                bare.append(gst_time(raw, "", cores))
+                for name, elements, opts in CONFIGS:
+                    elements = elements.replace("$SOURCE", f'"{a.media}/astronaut.png"')
+                    rust[name].append((gst_time(raw, elements, cores) - bare[-1]) * 1e3 / n)
+                    t = mediapipe_ms(frames, opts, cset, f"{a.media}/astronaut.png")
+                    os.sched_setaffinity(0, all_cores)
+                    peer[name].append((statistics.median(t), sorted(t)[int(0.95 * len(t))]))
+            print(f"\n{len(cset)} core(s) pinned ({cores}), {n} frames 640x480, {a.reps} interleaved runs; "
+                  f"bare pipeline {statistics.median(bare) * 1e3 / n:.2f} ms/frame", file=sys.stderr)
+            print(f"{'configuration':42s} {'project ms':>10s} {'MediaPipe ms (p50/p95)':>22s} {'speed ratio':>11s}",
+                  file=sys.stderr)
+            for name, _, opts in CONFIGS:
+                ours = statistics.median(rust[name])
+                mp50 = statistics.median(p[0] for p in peer[name])
+                mp95 = statistics.median(p[1] for p in peer[name])
+                ratio = mp50 / ours if ours > 0 else float("inf")
+                print(f"{name:42s} {ours:10.2f} {mp50:14.2f} / {mp95:5.2f} {ratio:11.2f}", file=sys.stderr)
+                report["runs"].append({"cores": len(cset), "config": name,
+                                       "mediapipe": {k: v for k, v in opts.items()},
+                                       "project_ms": ours, "project_runs_ms": rust[name],
+                                       "mediapipe_p50_ms": mp50, "mediapipe_p95_ms": mp95,
+                                       "speed_ratio": ratio})
+    finally:
+        # The raw frames take ~90 MB per 100 frames.
+        shutil.rmtree(tmp, ignore_errors=True)
     out = json.dumps(report, indent=1)
     print(out)
     if a.json:

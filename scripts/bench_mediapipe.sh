@@ -4,7 +4,7 @@
 # sets up (idempotently) the assets, a release build of the plugin and a Python venv
 # with mediapipe==0.10.21 in .cache/mp-venv, then runs it. Table on stderr, JSON on
 # stdout and in target/bench-mediapipe.json. Extra arguments go to the script
-# (--frames N, --reps R).
+# (--frames N, --reps R, --only TEXT, --cores "0;0,1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
