@@ -65,6 +65,13 @@ CONFIGS = [
     ("live chain: fd interval=5 ! me ! pa 512²",
      "facedetect interval=5 ! motionextract ! portraitanimate source=$SOURCE width=512 height=512",
      dict(static_image_mode=False, refine_landmarks=True, remap=True)),
+    # The same with the README's queue between analysis and rendering: on 2 cores the
+    # next frame is analysed while this one renders (frames per second; each frame's
+    # latency is still the sum).
+    ("live chain, queue before pa",
+     "facedetect interval=5 ! motionextract ! queue max-size-buffers=1 "
+     "! portraitanimate source=$SOURCE width=512 height=512",
+     dict(static_image_mode=False, refine_landmarks=True, remap=True)),
 ]
 
 
