@@ -167,6 +167,23 @@ fn floor_div(n: i64, d: i64) -> i64 {
     q
 }
 
+/// Orders `triangles` back to front for [`MeshWarp`], which draws them in order, by
+/// the mean `depth` of their corners (larger is farther; a point without depth, past
+/// the end of `depth`, such as a frame border point, is farthest): where the warped
+/// mesh folds over itself (a turned head squeezes its far cheek behind the nose, the
+/// face slides over its background), the nearer surface ends up on top. Where the
+/// mesh does not fold, every pixel has one triangle and the order changes nothing.
+pub fn order_back_to_front(triangles: &mut [[u32; 3]], depth: &[f32]) {
+    let mean = |t: &[u32; 3]| -> f32 {
+        t.iter()
+            .map(|&i| depth.get(i as usize).copied().unwrap_or(f32::INFINITY))
+            .sum::<f32>()
+            / 3.0
+    };
+    // Stable: equal depths keep the triangulation's order.
+    triangles.sort_by(|a, b| mean(b).total_cmp(&mean(a)));
+}
+
 /// A piecewise-affine warp prepared once from a source layout and its triangles.
 #[derive(Debug)]
 pub struct MeshWarp {
@@ -807,6 +824,46 @@ mod tests {
         let top = g(x0, y0) * (1.0 - fx) + g(x1, y0) * fx;
         let bot = g(x0, y1) * (1.0 - fx) + g(x1, y1) * fx;
         (top * (1.0 - fy) + bot * fy).round()
+    }
+
+    /// Where the warped mesh folds, the nearer triangle is on top once ordered: two
+    /// source triangles, one on a dark half and one on a light half, warped onto the
+    /// same place.
+    #[test]
+    fn the_nearer_triangle_covers_a_fold() {
+        let (w, h) = (20, 10);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = if i % w < 10 { 50 } else { 200 };
+                [v, v, v]
+            })
+            .collect();
+        let f = FrameRef::packed(PixelFormat::Rgb, w, h, &rgb).unwrap();
+        let src = [
+            [1.0, 1.0],
+            [9.0, 1.0],
+            [1.0, 9.0],
+            [11.0, 1.0],
+            [19.0, 1.0],
+            [11.0, 9.0],
+        ];
+        let dst = [[2.0, 2.0], [8.0, 2.0], [2.0, 8.0]].repeat(2);
+        let (near_dark, near_light) = (
+            [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0],
+            [1.0, 1.0, 1.0, -1.0, -1.0, -1.0],
+        );
+        for (depth, want) in [(near_dark, 50), (near_light, 200)] {
+            let mut tris = vec![[0, 1, 2], [3, 4, 5]];
+            order_back_to_front(&mut tris, &depth);
+            let mut warp = MeshWarp::new(&src, tris, w, h);
+            let mut out = vec![0; w * h * 4];
+            warp.warp(&f, &dst, &mut out, 1);
+            assert_eq!(out[(3 * w + 3) * 4], want, "depths {depth:?}");
+        }
+        // Points past the depths (the frame border) count as farthest.
+        let mut tris = vec![[0, 1, 2], [3, 4, 5]];
+        order_back_to_front(&mut tris, &[0.0; 3]);
+        assert_eq!(tris, vec![[3, 4, 5], [0, 1, 2]]);
     }
 
     #[test]

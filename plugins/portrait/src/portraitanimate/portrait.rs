@@ -234,6 +234,10 @@ pub fn prepare(
     let weights = canonical.weights();
     let border = warp::border_points(width, height, BORDER_POINTS_PER_SIDE);
     let mut frames = Vec::with_capacity(images.len());
+    let first_depth: Vec<f32> = landmarks
+        .first()
+        .map(|lm| lm.iter().map(|p| p[2]).collect())
+        .unwrap_or_default();
     for (rgba, lm) in images.into_iter().zip(landmarks) {
         let face = SourceFace::new(&lm, &canonical.vertices, &weights).ok_or_else(|| {
             format!(
@@ -245,7 +249,10 @@ pub fn prepare(
         points.extend_from_slice(&border);
         frames.push(SourceFrame { rgba, points, face });
     }
-    let triangles = portrait_vision::delaunay::delaunay(&frames[0].points);
+    let mut triangles = portrait_vision::delaunay::delaunay(&frames[0].points);
+    // Back to front by the first frame's landmark depth (the mesh's z: smaller is
+    // nearer), the border farthest.
+    warp::order_back_to_front(&mut triangles, &first_depth);
     Ok(Source {
         path: path.to_path_buf(),
         width,
