@@ -23,6 +23,13 @@ pub const BROW_LEFT: usize = 105;
 pub const BROW_RIGHT: usize = 334;
 pub const NOSE_TIP: usize = 1;
 
+/// The face oval, clockwise on screen from the top of the forehead: MediaPipe's
+/// FACEMESH_FACE_OVAL ring.
+pub const FACE_OVAL: [usize; 36] = [
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+    148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+];
+
 /// Cheek points beside the nose and the mouth, both sides: where a face's own skin
 /// colour is sampled.
 pub const CHEEKS: [usize; 4] = [50, 280, 205, 425];

@@ -6,12 +6,22 @@
 //! of the source's own pose, so a still neutral driver leaves the source unchanged.
 
 use crate::expression::{self, BROW_REST, EYE_RATIO_CLOSED};
-use crate::landmarks::{BROW_LEFT_ALL, BROW_RIGHT_ALL, EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR};
+use crate::landmarks::{
+    BROW_LEFT_ALL, BROW_RIGHT_ALL, EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, FACE_OVAL,
+};
 use crate::pose::{self, Mat3, Similarity, Vec3};
 
 /// How far a driven eye may open beyond the portrait's own neutral opening (× its lid
 /// gap): a wide-eyed driver moment widens the portrait's eye a little, never balloons it.
 pub const EYE_OPEN_MAX: f32 = 1.3;
+
+/// How far the collar ([`SourceFace::collar`]) lies outside the face oval, as a share of
+/// each oval point's distance from the oval's centre.
+const COLLAR_MARGIN: f32 = 0.2;
+
+/// The share of its oval point's expression offset a collar point takes: the neck and
+/// hair follow an opening jaw or a raised brow only part of the way.
+const COLLAR_FOLLOW: f32 = 0.5;
 
 /// The source face, prepared once.
 #[derive(Clone, Debug)]
@@ -26,6 +36,13 @@ pub struct SourceFace {
     pub anchor: Vec3,
     /// Brow-to-eye distance over eye-corner distance of the neutral source.
     pub brow_ratio: f32,
+    /// Points around the face oval, pose-free like the landmarks, each
+    /// [`COLLAR_MARGIN`] farther out than its oval point at the same depth (none for
+    /// fewer than 468 landmarks). Driven with the head, they carry the cheek edges,
+    /// the hair and the neck next to the face along rigidly: without them the skin and
+    /// hair just outside the oval stretch between the moving oval and the still frame
+    /// border, which tears into shards when the head turns.
+    pub collar: Vec<Vec3>,
 }
 
 /// The driving motion relative to its reference frame.
@@ -62,6 +79,26 @@ pub fn eye_openness(now: f32, reference: f32) -> f32 {
         return f32::NAN;
     }
     ((now - EYE_RATIO_CLOSED) / range).clamp(0.0, EYE_OPEN_MAX)
+}
+
+/// The collar of a pose-free face ([`SourceFace::collar`]): each oval point pushed
+/// out from the oval's centre in the face plane (x, y), at its own depth.
+fn collar(pose_free: &[Vec3]) -> Vec<Vec3> {
+    if pose_free.len() < 468 {
+        return Vec::new();
+    }
+    let n = FACE_OVAL.len() as f32;
+    let (cx, cy) = FACE_OVAL.iter().fold((0.0, 0.0), |(x, y), &i| {
+        (x + pose_free[i][0] / n, y + pose_free[i][1] / n)
+    });
+    FACE_OVAL
+        .iter()
+        .map(|&i| {
+            let [x, y, z] = pose_free[i];
+            let k = 1.0 + COLLAR_MARGIN;
+            [cx + (x - cx) * k, cy + (y - cy) * k, z]
+        })
+        .collect()
 }
 
 impl DrivingMotion {
@@ -107,8 +144,10 @@ impl SourceFace {
         let pose_free: Vec<Vec3> = observed.iter().map(|p| sim.unapply(*p)).collect();
         let brow_ratio =
             expression::controls(&pose_free).map_or(f32::NAN, |c| c.brow_raise + BROW_REST);
+        let collar = collar(&pose_free);
         Some(SourceFace {
             sim,
+            collar,
             pose_free,
             weights: weights.to_vec(),
             anchor: pose::weighted_centroid(&observed, weights),
@@ -116,8 +155,8 @@ impl SourceFace {
         })
     }
 
-    /// Target landmark positions (image pixels x, y) of the source under `motion`,
-    /// written into `out` (resized to the landmark count).
+    /// Target positions (image pixels x, y) of the source's landmarks, then of its
+    /// collar, under `motion`, written into `out` (resized to their count).
     pub fn drive(&self, motion: &DrivingMotion, out: &mut Vec<[f32; 2]>) {
         let r = pose::mat_mul(&motion.rotation, &self.sim.r);
         let s = self.sim.scale * motion.scale;
@@ -155,14 +194,20 @@ impl SourceFace {
             None
         };
         out.clear();
-        // Rotated, scaled points (model axes), and their weighted centroid.
+        // Rotated, scaled points (model axes), and their weighted centroid (of the
+        // landmarks only), then the collar's.
         let mut c = [0.0f32; 3];
         let mut wsum = 0.0;
-        for i in 0..n {
-            let q = upper_lid(i).unwrap_or_else(|| {
-                let (p, o) = (self.pose_free[i], offset(i));
-                [p[0] + o[0], p[1] + o[1], p[2] + o[2]]
-            });
+        for i in 0..n + self.collar.len() {
+            let q = if i >= n {
+                let (p, o) = (self.collar[i - n], offset(FACE_OVAL[i - n]));
+                std::array::from_fn(|d| p[d] + COLLAR_FOLLOW * o[d])
+            } else {
+                upper_lid(i).unwrap_or_else(|| {
+                    let (p, o) = (self.pose_free[i], offset(i));
+                    [p[0] + o[0], p[1] + o[1], p[2] + o[2]]
+                })
+            };
             let p = pose::mat_vec(&r, q);
             let p = [s * p[0], s * p[1]];
             let w = self.weights.get(i).copied().unwrap_or(0.0);
@@ -312,9 +357,44 @@ mod tests {
                 t: [0.0; 3],
             },
             anchor: pose::weighted_centroid(&p, &weights),
+            collar: collar(&p),
             pose_free: p,
             weights,
             brow_ratio: 0.3,
+        }
+    }
+
+    /// The collar rings the face oval a fifth farther out, and turns with the head:
+    /// unmoved by a neutral drive, rolled with it.
+    #[test]
+    fn the_collar_rings_the_oval_and_moves_with_the_head() {
+        let mut face = eyed_face();
+        for (k, &i) in FACE_OVAL.iter().enumerate() {
+            let a = k as f32 / FACE_OVAL.len() as f32 * std::f32::consts::TAU;
+            face.pose_free[i] = [6.0 * a.sin(), 6.0 * a.cos(), 2.0];
+        }
+        face.collar = collar(&face.pose_free);
+        let n = face.pose_free.len();
+        let mut m = DrivingMotion::neutral();
+        for roll in [0.0, 30.0] {
+            m.rotation = pose::rotation_from_euler(0.0, 0.0, roll);
+            let mut out = Vec::new();
+            face.drive(&m, &mut out);
+            assert_eq!(out.len(), n + FACE_OVAL.len());
+            let c = FACE_OVAL.iter().fold([0.0, 0.0], |c, &i| {
+                [c[0] + out[i][0] / 36.0, c[1] + out[i][1] / 36.0]
+            });
+            let dist = |p: [f32; 2]| ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)).sqrt();
+            for (k, &i) in FACE_OVAL.iter().enumerate() {
+                let (o, r) = (out[i], out[n + k]);
+                assert!(
+                    (dist(r) - 1.2 * dist(o)).abs() < 1e-3,
+                    "roll {roll}, point {k}"
+                );
+                // On the same ray from the centre.
+                let cross = (o[0] - c[0]) * (r[1] - c[1]) - (o[1] - c[1]) * (r[0] - c[0]);
+                assert!(cross.abs() < 1e-2, "roll {roll}, point {k}: {cross}");
+            }
         }
     }
 

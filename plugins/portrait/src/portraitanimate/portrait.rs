@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 use gst_video::prelude::*;
 use portrait_infer::Device;
-use portrait_vision::transfer::SourceFace;
+use portrait_vision::landmarks::FACE_OVAL;
+use portrait_vision::transfer::{DrivingMotion, SourceFace};
 use portrait_vision::{FrameRef, PixelFormat, warp};
 
 use crate::detector::{self, Detector, Params};
@@ -234,9 +235,17 @@ pub fn prepare(
     let weights = canonical.weights();
     let border = warp::border_points(width, height, BORDER_POINTS_PER_SIDE);
     let mut frames = Vec::with_capacity(images.len());
+    // Depth of the landmarks, then of the collar (its oval points').
     let first_depth: Vec<f32> = landmarks
         .first()
-        .map(|lm| lm.iter().map(|p| p[2]).collect())
+        .map(|lm| {
+            // SourceFace has a collar for a whole mesh only.
+            let whole = lm.len() >= 468;
+            let collar = FACE_OVAL
+                .iter()
+                .filter_map(|&i| lm.get(i).filter(|_| whole));
+            lm.iter().chain(collar).map(|p| p[2]).collect()
+        })
         .unwrap_or_default();
     for (rgba, lm) in images.into_iter().zip(landmarks) {
         let face = SourceFace::new(&lm, &canonical.vertices, &weights).ok_or_else(|| {
@@ -245,7 +254,13 @@ pub fn prepare(
                 path.display()
             )
         })?;
-        let mut points: Vec<[f32; 2]> = lm.iter().map(|p| [p[0], p[1]]).collect();
+        // The landmarks, the collar where the neutral drive puts it (the landmarks
+        // come back unchanged), then the frame border.
+        let mut points = Vec::new();
+        face.drive(&DrivingMotion::neutral(), &mut points);
+        for (p, l) in points.iter_mut().zip(&lm) {
+            *p = [l[0], l[1]];
+        }
         points.extend_from_slice(&border);
         frames.push(SourceFrame { rgba, points, face });
     }
