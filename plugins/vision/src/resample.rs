@@ -51,6 +51,20 @@ pub struct Normalize {
     pub nchw: bool,
 }
 
+impl Normalize {
+    /// Where source channel c (R, G, B) of tensor pixel i (row-major) goes in a
+    /// `plane`-pixel tensor: index `first[c] + i · step`, in its plane (NCHW) or its
+    /// slot (NHWC).
+    fn layout(&self, plane: usize) -> ([usize; 3], usize) {
+        let out_channel = |c: usize| if self.bgr { 2 - c } else { c };
+        if self.nchw {
+            ([0, 1, 2].map(|c| out_channel(c) * plane), 1)
+        } else {
+            ([0, 1, 2].map(out_channel), 3)
+        }
+    }
+}
+
 /// Per-column sampling taps, kept between frames so the hot path does not allocate.
 #[derive(Default, Debug)]
 pub struct ResampleScratch {
@@ -164,8 +178,7 @@ fn packed_to_tensor<const BPP: usize>(
     scratch: &ResampleScratch,
 ) {
     let p = &frame.planes[0];
-    let plane = tw * th;
-    let out_channel = |c: usize| if norm.bgr { 2 - c } else { c };
+    let (first, step) = norm.layout(tw * th);
     let row_len = frame.width * BPP;
     // Columns that fall on source pixels exactly (scale 1, whole-pixel offset, the
     // usual whole-frame detection): a copy, which the interpolation would give too.
@@ -182,13 +195,10 @@ fn packed_to_tensor<const BPP: usize>(
         };
         for (c, &o) in offsets.iter().enumerate() {
             let (mean, mul) = (norm.mean[c], norm.mul[c]);
-            let oc = out_channel(c);
-            let (first, step) = if norm.nchw {
-                (oc * plane + ty * tw, 1)
-            } else {
-                (ty * tw * 3 + oc, 3)
-            };
-            let out = dst[first..].iter_mut().step_by(step).take(tw);
+            let out = dst[first[c] + ty * tw * step..]
+                .iter_mut()
+                .step_by(step)
+                .take(tw);
             match rows {
                 // Outside the frame: the mean colour, i.e. 0 after normalisation.
                 None => out.for_each(|d| *d = 0.0 * mul),
@@ -391,14 +401,7 @@ fn packed_affine<const BPP: usize>(
     let (w, h) = (frame.width, frame.height);
     let (fw, fh) = (w as f32, h as f32);
     let p = &frame.planes[0];
-    let plane = tw * th;
-    // Where each source channel goes: its plane (NCHW) or its slot (NHWC).
-    let out_channel = |c: usize| if norm.bgr { 2 - c } else { c };
-    let (first, step) = if norm.nchw {
-        ([0, 1, 2].map(|c| out_channel(c) * plane), 1)
-    } else {
-        ([0, 1, 2].map(out_channel), 3)
-    };
+    let (first, step) = norm.layout(tw * th);
     // What the generic path writes outside: the mean, normalised (0, or −0 for a
     // negative scale).
     let outside = [0, 1, 2].map(|c| 0.0 * norm.mul[c]);
@@ -535,66 +538,9 @@ mod tests {
         v
     }
 
-    /// The packed fast path gives the generic path's values exactly: every packed
-    /// format, a padded stride, rotations and scales reaching outside the frame, NCHW
-    /// and NHWC, RGB and BGR order.
-    #[test]
-    fn packed_affine_path_matches_the_generic_one_bit_for_bit() {
-        let (w, h) = (37, 23);
-        let formats = [
-            PixelFormat::Rgb,
-            PixelFormat::Bgr,
-            PixelFormat::Rgba,
-            PixelFormat::Bgrx,
-        ];
-        for format in formats {
-            let (bpp, _) = format.packed_layout().unwrap();
-            let stride = w * bpp + 5;
-            let data: Vec<u8> = (0..stride * h).map(|i| (i * 37 % 251) as u8).collect();
-            let planes = [
-                Plane {
-                    data: &data,
-                    stride,
-                },
-                Plane {
-                    data: &[],
-                    stride: 0,
-                },
-                Plane {
-                    data: &[],
-                    stride: 0,
-                },
-            ];
-            let f = FrameRef::new(format, w, h, planes).unwrap();
-            for (k, angle) in [0.0f32, 0.3, -1.1, 2.5].into_iter().enumerate() {
-                let m =
-                    Affine::square_crop(15.0 + k as f32, 11.0, 30.0 + 9.0 * k as f32, angle, 16);
-                for (bgr, nchw) in [(false, true), (true, true), (false, false), (true, false)] {
-                    let norm = Normalize {
-                        mean: [127.5, 120.0, 3.0],
-                        mul: [1.0 / 127.5, 0.5, 2.0],
-                        bgr,
-                        nchw,
-                    };
-                    let (mut fast, mut slow) = (vec![9.0; 3 * 256], vec![9.0; 3 * 256]);
-                    frame_to_tensor_affine(&f, &m, 16, 16, &norm, &mut fast);
-                    any_to_tensor_affine(&f, &m, 16, 16, &norm, &mut slow);
-                    assert!(
-                        fast.iter()
-                            .zip(&slow)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{format:?} angle {angle} bgr {bgr} nchw {nchw}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// The packed letterbox path gives the generic path's values exactly: every packed
-    /// format, a padded stride, scales up and down, offsets into and out of the frame
-    /// (a region of it), NCHW and NHWC, RGB and BGR order.
-    #[test]
-    fn packed_letterbox_path_matches_the_generic_one_bit_for_bit() {
+    /// Calls `check` with a 37×23 frame of each packed format (a padded stride) and
+    /// each tensor layout (NCHW or NHWC, RGB or BGR order), and a label for failures.
+    fn each_packed_frame_and_layout(mut check: impl FnMut(&FrameRef, &Normalize, String)) {
         let (w, h) = (37, 23);
         for format in [
             PixelFormat::Rgb,
@@ -618,33 +564,57 @@ mod tests {
                 empty,
             ];
             let f = FrameRef::new(format, w, h, planes).unwrap();
+            for (bgr, nchw) in [(false, true), (true, true), (false, false), (true, false)] {
+                let norm = Normalize {
+                    mean: [127.5, 120.0, 3.0],
+                    mul: [1.0 / 127.5, 0.5, 2.0],
+                    bgr,
+                    nchw,
+                };
+                check(&f, &norm, format!("{format:?} bgr {bgr} nchw {nchw}"));
+            }
+        }
+    }
+
+    fn bit_identical(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// The packed affine path gives the generic path's values exactly, with rotations
+    /// and scales reaching outside the frame.
+    #[test]
+    fn packed_affine_path_matches_the_generic_one_bit_for_bit() {
+        each_packed_frame_and_layout(|f, norm, what| {
+            for (k, angle) in [0.0f32, 0.3, -1.1, 2.5].into_iter().enumerate() {
+                let m =
+                    Affine::square_crop(15.0 + k as f32, 11.0, 30.0 + 9.0 * k as f32, angle, 16);
+                let (mut fast, mut slow) = (vec![9.0; 3 * 256], vec![9.0; 3 * 256]);
+                frame_to_tensor_affine(f, &m, 16, 16, norm, &mut fast);
+                any_to_tensor_affine(f, &m, 16, 16, norm, &mut slow);
+                assert!(bit_identical(&fast, &slow), "{what} angle {angle}");
+            }
+        });
+    }
+
+    /// The packed letterbox path gives the generic path's values exactly, with scales
+    /// up, down and 1 (a copy), and offsets into and out of the frame (a region of it).
+    #[test]
+    fn packed_letterbox_path_matches_the_generic_one_bit_for_bit() {
+        each_packed_frame_and_layout(|f, norm, what| {
             for (scale, off_x, off_y) in [(1.0, 0.0, 0.0), (0.43, 2.0, 3.5), (2.5, -30.0, -11.0)] {
                 let lb = Letterbox {
                     scale,
                     off_x,
                     off_y,
                 };
-                for (bgr, nchw) in [(false, true), (true, true), (false, false), (true, false)] {
-                    let norm = Normalize {
-                        mean: [127.5, 120.0, 3.0],
-                        mul: [1.0 / 127.5, 0.5, 2.0],
-                        bgr,
-                        nchw,
-                    };
-                    let (tw, th) = (24, 16);
-                    let mut scratch = ResampleScratch::default();
-                    let (mut fast, mut slow) = (vec![9.0; 3 * tw * th], vec![9.0; 3 * tw * th]);
-                    frame_to_tensor(&f, &lb, tw, th, &norm, &mut fast, &mut scratch);
-                    any_to_tensor(&f, &lb, tw, th, &norm, &mut slow, &scratch);
-                    assert!(
-                        fast.iter()
-                            .zip(&slow)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{format:?} scale {scale} bgr {bgr} nchw {nchw}"
-                    );
-                }
+                let (tw, th) = (24, 16);
+                let mut scratch = ResampleScratch::default();
+                let (mut fast, mut slow) = (vec![9.0; 3 * tw * th], vec![9.0; 3 * tw * th]);
+                frame_to_tensor(f, &lb, tw, th, norm, &mut fast, &mut scratch);
+                any_to_tensor(f, &lb, tw, th, norm, &mut slow, &scratch);
+                assert!(bit_identical(&fast, &slow), "{what} scale {scale}");
             }
-        }
+        });
     }
 
     #[test]
