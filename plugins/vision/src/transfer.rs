@@ -41,7 +41,7 @@ pub struct SourceFace {
     /// fewer than 468 landmarks). Driven with the head, they carry the cheek edges,
     /// the hair and the neck next to the face along rigidly: without them the skin and
     /// hair just outside the oval stretch between the moving oval and the still frame
-    /// border, which tears into shards when the head turns.
+    /// border.
     pub collar: Vec<Vec3>,
 }
 
