@@ -92,9 +92,10 @@ fn faces_only_where_a_face_is_shown_appearing() {
 /// `region-detect` (the default at interval=1) finds the same faces as a search of the
 /// whole frame on every frame, with the same track ids, box for box: the region
 /// re-detection runs the same model on a smaller input. Its boxes differ by RetinaFace's
-/// own noise at another scale (measured: IoU p50 0.92 / 0.90, worst 0.82 / 0.89 on
-/// WolfgangLanger, a hand crossing her face, / single_face; on average widths 2 %
-/// narrower, centres 1.5 % of the width off, the same at 192² and 256² inputs), not in
+/// own noise at another scale (measured with the 128² region: IoU p50 0.906 / 0.882,
+/// worst 0.796 / 0.833 on WolfgangLanger, a hand crossing her face, / single_face; with
+/// a 160² one 0.92 / 0.90 and 0.82 / 0.89, on average widths 2 % narrower, centres 1.5 %
+/// of the width off, the same at 192² and 256²), not in
 /// what they hold; what the boxes place, the mesh, is checked in tests/motion_video.rs,
 /// and a still face keeping exactly one box in tests/portrait_sources.rs.
 #[test]

@@ -163,8 +163,9 @@ fn without_eye_refinement_the_mesh_misses_the_blink() {
 /// `region-detect` (the default at interval=1: RetinaFace re-detects the faces in the
 /// region around them) leaves the mesh where the whole-frame detection puts it: the
 /// detection box only places the mesh's crop, and the mesh finds the face in it.
-/// Measured, as the mean landmark move over the eye distance: p50 0.011 / 0.013, p95
-/// 0.030 / 0.017 (WolfgangLanger, her hand crossing her face / single_face), less than
+/// Measured with the 128² region, as the mean landmark move over the eye distance: p50
+/// 0.012 / 0.015, p95 0.024 / 0.017 (WolfgangLanger, her hand crossing her face /
+/// single_face), less than
 /// tracking with `interval=30` moves them from the same reference (p50 0.014 / 0.018,
 /// p95 0.037 / 0.023).
 #[test]
