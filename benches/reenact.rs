@@ -43,8 +43,13 @@ use anyhow::{Context, ensure};
 use gst::prelude::*;
 use gst_portrait_meta::{Motion, MotionMeta};
 use gst_video::prelude::*;
-use portrait_vision::landmarks::{LIPS_LOWER_OUTER, LIPS_UPPER_OUTER};
+use portrait_vision::delaunay;
+use portrait_vision::frame::{FrameRef, PixelFormat};
+use portrait_vision::landmarks::{
+    EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, LIPS_LOWER_OUTER, LIPS_UPPER_OUTER,
+};
 use portrait_vision::quality::{self, Image, Rect};
+use portrait_vision::warp::{self, MeshWarp};
 
 use common::{Json, emit_json, env_usize, launch, media_dir, run_to_end, scratch_dir};
 
@@ -58,6 +63,10 @@ const VIDEOS: [&str; 4] = [
 const OPEN: f32 = 0.2;
 const FACE_PAD: f32 = 0.05;
 const MOUTH_PAD: f32 = 0.25;
+const EYES_PAD: f32 = 0.25;
+/// Eyes open less than this share of their opening on the source frame (mean of both
+/// eye-open ratios) count as narrowed: a blink, a squint, a laugh.
+const NARROWED: f32 = 0.7;
 
 /// One real frame: its RGB pixels and the first face's motion, if any.
 struct Real {
@@ -249,11 +258,70 @@ impl Score {
     }
 }
 
-/// Renderer and static scores in one box kind.
+/// Renderer, static and mesh-ceiling ([`Oracle`]) scores in one box kind.
 #[derive(Default)]
 struct Pair {
     renderer: Score,
     fixed: Score,
+    mesh: Score,
+}
+
+impl Pair {
+    fn add(
+        &mut self,
+        rendered: &Image,
+        still: &Image,
+        mesh: Option<&Image>,
+        truth: &Image,
+        r: Rect,
+    ) {
+        self.renderer.add(rendered, truth, r);
+        self.fixed.add(still, truth, r);
+        if let Some(m) = mesh {
+            self.mesh.add(m, truth, r);
+        }
+    }
+}
+
+/// Frame k warped by the mesh straight onto each real frame's own landmarks (no motion
+/// transfer, no painted eyes or mouth): what the mesh warp reaches with perfect motion,
+/// the ceiling of the geometry alone.
+struct Oracle {
+    warp: MeshWarp,
+    points: Vec<[f32; 2]>,
+    border: Vec<[f32; 2]>,
+    out: Vec<u8>,
+}
+
+impl Oracle {
+    fn new(landmarks: &[[f32; 3]], w: usize, h: usize) -> Self {
+        let border = warp::border_points(w, h, 8);
+        let points: Vec<[f32; 2]> = landmarks
+            .iter()
+            .map(|p| [p[0], p[1]])
+            .chain(border.iter().copied())
+            .collect();
+        let mut tris = delaunay::delaunay(&points);
+        let depth: Vec<f32> = landmarks.iter().map(|p| p[2]).collect();
+        warp::order_back_to_front(&mut tris, &depth);
+        Oracle {
+            warp: MeshWarp::new(&points, tris, w, h),
+            border,
+            points,
+            out: vec![0; w * h * 4],
+        }
+    }
+
+    fn render(&mut self, still: &FrameRef, landmarks: &[[f32; 3]]) -> Option<&[u8]> {
+        if landmarks.len() + self.border.len() != self.points.len() {
+            return None;
+        }
+        self.points.clear();
+        self.points.extend(landmarks.iter().map(|p| [p[0], p[1]]));
+        self.points.extend_from_slice(&self.border);
+        self.warp.warp(still, &self.points, &mut self.out, 1);
+        Some(&self.out)
+    }
 }
 
 struct VideoResult {
@@ -266,6 +334,9 @@ struct VideoResult {
     face: Pair,
     mouth_open: Pair,
     mouth_all: Pair,
+    eyes_all: Pair,
+    narrowed_frames: usize,
+    eyes_narrowed: Pair,
 }
 
 fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<VideoResult> {
@@ -302,8 +373,19 @@ fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<Video
         face: Pair::default(),
         mouth_open: Pair::default(),
         mouth_all: Pair::default(),
+        eyes_all: Pair::default(),
+        narrowed_frames: 0,
+        eyes_narrowed: Pair::default(),
     };
+    let eyes_open =
+        |m: &Motion| (m.expression.eye_open_ratio_left + m.expression.eye_open_ratio_right) / 2.0;
+    let source_eyes = real[k].motion.as_ref().map_or(f32::NAN, eyes_open);
     let still = Image::new(&real[k].rgb, w, 3);
+    let still_frame = FrameRef::packed(PixelFormat::Rgb, w, h, &real[k].rgb)?;
+    let mut oracle = real[k]
+        .motion
+        .as_ref()
+        .map(|m| Oracle::new(&m.landmarks, w, h));
     let sheets = std::env::var_os("REENACT_SHEETS").map(std::path::PathBuf::from);
     if let Some(dir) = &sheets {
         std::fs::create_dir_all(dir)?;
@@ -318,17 +400,31 @@ fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<Video
             .chain(&LIPS_LOWER_OUTER)
             .filter_map(|&i| m.landmarks.get(i));
         let mouth_box = portrait_vision::detect::bounds(lips);
-        let (Some(fr), Some(mr)) = (
+        let eyes = EYE_LEFT_CONTOUR
+            .iter()
+            .chain(&EYE_RIGHT_CONTOUR)
+            .filter_map(|&i| m.landmarks.get(i));
+        let eyes_box = portrait_vision::detect::bounds(eyes);
+        let (Some(fr), Some(mr), Some(er)) = (
             Rect::around(face_box, FACE_PAD, w, h),
             Rect::around(mouth_box, MOUTH_PAD, w, h),
+            Rect::around(eyes_box, EYES_PAD, w, h),
         ) else {
             continue;
         };
         r.frames += 1;
-        r.face.renderer.add(&o, &t, fr);
-        r.face.fixed.add(&still, &t, fr);
-        r.mouth_all.renderer.add(&o, &t, mr);
-        r.mouth_all.fixed.add(&still, &t, mr);
+        let mesh = oracle
+            .as_mut()
+            .and_then(|o| o.render(&still_frame, &m.landmarks))
+            .map(|px| Image::new(px, w, 4));
+        let mesh = mesh.as_ref();
+        r.face.add(&o, &still, mesh, &t, fr);
+        r.mouth_all.add(&o, &still, mesh, &t, mr);
+        r.eyes_all.add(&o, &still, mesh, &t, er);
+        if eyes_open(m) < NARROWED * source_eyes {
+            r.narrowed_frames += 1;
+            r.eyes_narrowed.add(&o, &still, mesh, &t, er);
+        }
         if m.expression.mouth_open >= OPEN {
             if let Some(dir) = &sheets
                 && r.open_frames.is_multiple_of(8)
@@ -342,8 +438,7 @@ fn bench_video(name: &'static str, n: usize, dir: &Path) -> anyhow::Result<Video
                 )?;
             }
             r.open_frames += 1;
-            r.mouth_open.renderer.add(&o, &t, mr);
-            r.mouth_open.fixed.add(&still, &t, mr);
+            r.mouth_open.add(&o, &still, mesh, &t, mr);
         }
     }
     Ok(r)
@@ -387,6 +482,17 @@ fn main() -> anyhow::Result<()> {
             r.mouth_open.fixed.text()
         );
     }
+    eprintln!(
+        "\nframe k warped by the mesh onto each real frame's own landmarks, nothing painted (the geometry's ceiling): face box | mouth box, open frames"
+    );
+    for r in &results {
+        eprintln!(
+            "{:<26} {} | {}",
+            r.name,
+            r.face.mesh.text(),
+            r.mouth_open.mesh.text()
+        );
+    }
     eprintln!("\nmouth box, all frames (renderer / static):");
     for r in &results {
         eprintln!(
@@ -398,6 +504,22 @@ fn main() -> anyhow::Result<()> {
         );
     }
     eprintln!(
+        "\neyes box: renderer | static | mesh ceiling, all frames; then on frames with the eyes narrowed (< {NARROWED} of the source's opening)"
+    );
+    for r in &results {
+        eprintln!(
+            "{:<26} {} | {} | {}   narrowed ({:>3}): {} | {} | {}",
+            r.name,
+            r.eyes_all.renderer.text(),
+            r.eyes_all.fixed.text(),
+            r.eyes_all.mesh.text(),
+            r.narrowed_frames,
+            r.eyes_narrowed.renderer.text(),
+            r.eyes_narrowed.fixed.text(),
+            r.eyes_narrowed.mesh.text()
+        );
+    }
+    eprintln!(
         "\nface box: the real frame's landmarks' extent +{:.0} %; mouth box: outer lips +{:.0} %; open: real mouth_open ≥ {OPEN}.",
         FACE_PAD * 100.0,
         MOUTH_PAD * 100.0
@@ -406,6 +528,7 @@ fn main() -> anyhow::Result<()> {
         Json::Obj(vec![
             ("renderer", p.renderer.json()),
             ("static", p.fixed.json()),
+            ("mesh_ceiling", p.mesh.json()),
         ])
     };
     let doc = Json::Obj(vec![
@@ -429,6 +552,9 @@ fn main() -> anyhow::Result<()> {
                             ("face", pair(&r.face)),
                             ("mouth_open_frames", pair(&r.mouth_open)),
                             ("mouth_all_frames", pair(&r.mouth_all)),
+                            ("eyes_all_frames", pair(&r.eyes_all)),
+                            ("narrowed_frames", Json::Int(r.narrowed_frames)),
+                            ("eyes_narrowed_frames", pair(&r.eyes_narrowed)),
                         ])
                     })
                     .collect(),
