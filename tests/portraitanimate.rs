@@ -576,3 +576,51 @@ fn fallback_hold_keeps_the_last_pose_and_a_broken_new_source_is_rejected() {
     );
     assert!(p(168) < 35.0, "not eased back: {}", p(168));
 }
+
+#[test]
+fn a_squint_keeps_its_share_of_the_eye_and_a_blink_closes_it() {
+    let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
+    let driver = rgba_frames(
+        &format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! fakesink name=sink",
+            media("single_face.mp4").display()
+        ),
+        |_| {},
+    );
+    let frames = rgba_frames(
+        &animate_line("single_face.mp4", "", "astronaut.png"),
+        |_| {},
+    );
+    // The eye-open ratio (lid gap / eye width) of frame i of `video`, measured.
+    let eyes = |video: &[Timed], w: usize, h: usize, i: usize| {
+        let mut measure = measurer(VideoFormat::Rgba, w, h);
+        let m = measure
+            .push_and_pull(buffer(video[i].0.clone(), i as u64))
+            .unwrap();
+        let e = m
+            .meta::<MotionMeta>()
+            .expect("a face in the frame")
+            .expression;
+        (e.eye_open_ratio_left + e.eye_open_ratio_right) / 2.0
+    };
+    // Each eye's opening as a share of its open state (frames 5 and 15), the driver's
+    // and the output's. single_face, checked by eye: shut at 27, a laughing squint at
+    // 29–30.
+    let share = |video: &[Timed], w: usize, h: usize| -> Vec<f32> {
+        let open = (eyes(video, w, h, 5) + eyes(video, w, h, 15)) / 2.0;
+        [27, 29, 30].map(|i| eyes(video, w, h, i) / open).to_vec()
+    };
+    let (dw, dh) = (640, 360);
+    let (d, o) = (share(&driver, dw, dh), share(&frames, sw, sh));
+    println!("eye opening over open, frames 27, 29, 30: driver {d:.2?}, output {o:.2?}");
+    // The squint keeps its share of the eye (the output lags the driver by up to a
+    // frame: its smoothing), and the blink closes the portrait's eye as far as the
+    // driver's.
+    let squint = (d[1] + d[2]) / 2.0;
+    assert!(
+        (o[2] - squint).abs() < 0.15,
+        "squint: driver {squint}, output {}",
+        o[2]
+    );
+    assert!(o[0] < d[0] + 0.1, "shut: driver {}, output {}", d[0], o[0]);
+}

@@ -69,16 +69,29 @@ pub struct DrivingMotion {
     pub brow_reference: f32,
 }
 
+/// Eye-open ratio below which the mesh's lids stop following a closing eye: a shut eye
+/// still reads about [`EYE_RATIO_CLOSED`], while a laughing squint above it looks as
+/// open as its ratio says (single_face's frames 29–30, by eye and in
+/// tests/portraitanimate.rs).
+const EYE_RATIO_KNEE: f32 = EYE_RATIO_CLOSED + 0.05;
+
 /// How open an eye is as a fraction of its neutral opening, from eye-open ratios (lid
-/// gap over eye width) now and on the reference frame; shut at
-/// [`EYE_RATIO_CLOSED`]. NaN when the reference eye was itself nearly shut (no range
-/// to measure against).
+/// gap over eye width) now and on the reference frame: the ratio itself (now ÷
+/// reference) down to [`EYE_RATIO_KNEE`], then falling linearly to shut at
+/// [`EYE_RATIO_CLOSED`], so a squint keeps its share of the eye and a blink closes it.
+/// NaN when the reference eye was itself nearly shut (no range to measure against).
 pub fn eye_openness(now: f32, reference: f32) -> f32 {
     let range = reference - EYE_RATIO_CLOSED;
     if !(now.is_finite() && range.is_finite()) || range < 0.03 {
         return f32::NAN;
     }
-    ((now - EYE_RATIO_CLOSED) / range).clamp(0.0, EYE_OPEN_MAX)
+    let knee = EYE_RATIO_KNEE.min(reference);
+    let f = if now >= knee {
+        now / reference
+    } else {
+        (now - EYE_RATIO_CLOSED) / (knee - EYE_RATIO_CLOSED) * knee / reference
+    };
+    f.clamp(0.0, EYE_OPEN_MAX)
 }
 
 /// The collar of a pose-free face ([`SourceFace::collar`]): each oval point pushed
@@ -459,7 +472,14 @@ mod tests {
     fn openness_is_measured_on_the_drivers_own_range() {
         assert_eq!(eye_openness(EYE_RATIO_CLOSED, 0.3), 0.0);
         assert!((eye_openness(0.3, 0.3) - 1.0).abs() < 1e-6);
-        assert!((eye_openness(0.19, 0.3) - 0.5).abs() < 1e-6);
+        // A squint keeps its own share of the eye: its ratio over the reference's.
+        assert!((eye_openness(0.19, 0.3) - 0.19 / 0.3).abs() < 1e-6);
+        assert!((eye_openness(0.13, 0.3) - 0.13 / 0.3).abs() < 1e-6);
+        // Below the knee the opening falls to shut, continuously.
+        let below = eye_openness(0.105, 0.3);
+        assert!(below > 0.0 && below < 0.7 * 0.105 / 0.3, "{below}");
+        // A narrow reference under the knee: the whole range is the linear fall.
+        assert!((eye_openness(0.1, 0.12) - 0.5).abs() < 1e-6);
         assert_eq!(eye_openness(0.6, 0.3), EYE_OPEN_MAX, "capped");
         assert_eq!(eye_openness(0.0, 0.3), 0.0);
         assert!(
