@@ -14,7 +14,6 @@
 //! has a place in the other ring (the driver's, the portrait's, or the unit "mouth
 //! square" of the synthesized interior: u across, v from the upper lip down).
 
-use crate::draw::fill_polygon_rgba;
 use crate::landmarks::{
     CHEEKS, EYE_LEFT_CONTOUR, EYE_RIGHT_CONTOUR, INNER_LIPS, LIP_LOWER_INNER, LIP_UPPER_INNER,
     LIPS_LOWER_OUTER, LIPS_UPPER_OUTER, MOUTH_INNER_LEFT, MOUTH_INNER_RIGHT,
@@ -531,8 +530,15 @@ fn eye_ratio(p: &[[f32; 2]], c: &[usize; 16]) -> f32 {
     gap / dist(p[c[0]], p[c[8]]).max(1.0)
 }
 
-/// Opacity of a closing eyelid over the eye of `contour`: 0 while the driven eye is as
-/// open as the source's, reaching 1 when it has closed by 1/1.6 of that.
+/// Share of its own opening below which a driven eye starts to get a drawn lid, and
+/// share at which the lid is opaque: above it a squinting eye stays the portrait's own
+/// (iris and all), below it the warp has squashed the eye into a few rows of white
+/// and iris that only a lid hides.
+const LID_FROM: f32 = 0.3;
+const LID_SHUT: f32 = 0.1;
+
+/// Opacity of a closing eyelid over the eye of `contour`: 0 while the driven eye is
+/// open by at least [`LID_FROM`] of the source's opening, 1 from [`LID_SHUT`] down.
 pub fn eyelid_alpha(source: &[[f32; 2]], targets: &[[f32; 2]], contour: &[usize; 16]) -> f32 {
     if targets.len() < 468 || source.len() < 468 {
         return 0.0;
@@ -541,30 +547,38 @@ pub fn eyelid_alpha(source: &[[f32; 2]], targets: &[[f32; 2]], contour: &[usize;
     if rs <= 1e-3 {
         return 0.0;
     }
-    ((1.0 - rt / rs) * 1.6).clamp(0.0, 1.0)
+    ((LID_FROM - rt / rs) / (LID_FROM - LID_SHUT)).clamp(0.0, 1.0)
 }
 
-/// Mean RGB of the 5×5 patch around (`cx`, `cy`) inside the image, if any of it is.
-fn patch_mean(out: &[u8], w: usize, h: usize, cx: isize, cy: isize) -> Option<[u8; 3]> {
-    let mut acc = [0u32; 3];
-    let mut n = 0;
-    for y in cy - 2..=cy + 2 {
-        for x in cx - 2..=cx + 2 {
-            if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
-                let o = (y as usize * w + x as usize) * 4;
-                for (c, a) in acc.iter_mut().enumerate() {
-                    *a += out[o + c] as u32;
-                }
-                n += 1;
-            }
-        }
-    }
-    (n > 0).then(|| acc.map(|v| (v / n) as u8))
+/// How far a drawn lid reaches past each lid line (× eye width, at least 1 px, tapered
+/// to 0 at the corners): the mesh's lid points sit a little inside the visible eye, so
+/// a warp that closes them leaves a row of white just past them.
+const LID_REACH: f32 = 0.12;
+/// How dark the lash line where the drawn lids meet is (share of the skin's colour
+/// taken away at its centre), and its half-width in px.
+const LASH_DARK: f32 = 0.55;
+const LASH_HALF: f32 = 1.0;
+
+/// y of the polyline through `pts` (ordered by x) at `x`, if `x` is within it.
+fn polyline_y(pts: &[[f32; 2]], x: f32) -> Option<f32> {
+    pts.windows(2).find_map(|s| {
+        let (a, b) = (s[0], s[1]);
+        let (lo, hi) = (a[0].min(b[0]), a[0].max(b[0]));
+        (x >= lo && x <= hi && hi > lo).then(|| a[1] + (x - a[0]) / (b[0] - a[0]) * (b[1] - a[1]))
+    })
 }
 
-/// Draws closing eyelids: where a driven eye opens less than the source's, its opening
-/// (the 16-point eye contour) is covered with the skin just above the upper lid, the
-/// more the closer it is to shut. The warp alone only squashes the eye.
+/// RGB of the output pixel at column `x`, row `y` clamped into the image.
+fn pixel(out: &[u8], w: usize, h: usize, x: usize, y: isize) -> [f32; 3] {
+    let o = (y.clamp(0, h as isize - 1) as usize * w + x) * 4;
+    [out[o], out[o + 1], out[o + 2]].map(f32::from)
+}
+
+/// Draws closing eyelids: where a driven eye opens less than [`LID_FROM`] of the
+/// source's, its opening (the 16-point eye contour), grown by [`LID_REACH`], is covered
+/// column by column with the skin just above and below it (a vertical blend, so the
+/// lid keeps the face's shading), with a soft lash line where the lids meet; the more
+/// the closer the eye is to shut. The warp alone only squashes the eye.
 pub fn paint_eyelids(
     source: &[[f32; 2]],
     targets: &[[f32; 2]],
@@ -572,33 +586,59 @@ pub fn paint_eyelids(
     w: usize,
     h: usize,
 ) {
+    if w == 0 || h == 0 || out.len() < w * h * 4 {
+        return;
+    }
     for contour in [&EYE_LEFT_CONTOUR, &EYE_RIGHT_CONTOUR] {
         let alpha = eyelid_alpha(source, targets, contour);
         if alpha <= 0.05 {
             continue;
         }
-        // Skin colour: a small patch above the upper lid's middle, in the output.
-        let up = targets[contour[12]];
-        let lift = 0.3 * dist(targets[contour[0]], targets[contour[8]]);
-        let Some(skin) = patch_mean(
-            out,
-            w,
-            h,
-            up[0].round() as isize,
-            (up[1] - lift).round() as isize,
-        ) else {
+        // Lower lid 0..=8 left to right; the upper lid from corner 0 over 9..=15 to 8.
+        let lower: [[f32; 2]; 9] = std::array::from_fn(|k| targets[contour[k]]);
+        let upper: [[f32; 2]; 9] = std::array::from_fn(|k| match k {
+            0 => targets[contour[0]],
+            8 => targets[contour[8]],
+            _ => targets[contour[8 + k]],
+        });
+        let (x0, x1) = (lower[0][0].min(lower[8][0]), lower[0][0].max(lower[8][0]));
+        if !(x0.is_finite() && x1.is_finite()) || x1 - x0 < 1.0 {
             continue;
-        };
-        // Lower lid 0..=8, then the upper lid back from 15 to 9: the eye opening.
-        let mut poly = [[0f32; 2]; 16];
-        for (k, &i) in contour[..9]
-            .iter()
-            .chain(contour[9..].iter().rev())
-            .enumerate()
-        {
-            poly[k] = targets[i];
         }
-        fill_polygon_rgba(out, w, h, &poly, skin, alpha);
+        let reach = (LID_REACH * dist(lower[0], lower[8])).max(1.0);
+        let first = (x0.floor().max(0.0) as usize).min(w);
+        let last = (x1.ceil().max(0.0) as usize).min(w);
+        for x in first..last {
+            let xc = x as f32 + 0.5;
+            let (Some(yu), Some(yl)) = (polyline_y(&upper, xc), polyline_y(&lower, xc)) else {
+                continue;
+            };
+            let taper = (std::f32::consts::PI * (xc - x0) / (x1 - x0)).sin();
+            let g = reach * taper;
+            let (top, bottom) = (yu.min(yl) - g, yu.max(yl) + g);
+            let meet = (yu + yl) / 2.0;
+            // The skin just outside the grown lid, above and below.
+            let (ya, yb) = (
+                (top - 0.5).floor() as isize,
+                (bottom - 0.5).ceil() as isize + 1,
+            );
+            let (above, below) = (pixel(out, w, h, x, ya - 1), pixel(out, w, h, x, yb));
+            for y in (ya.max(0) as usize)..(yb.max(0) as usize).min(h) {
+                let yc = y as f32 + 0.5;
+                // Pixel centres strictly inside the grown lid.
+                if yc <= top || yc >= bottom {
+                    continue;
+                }
+                let t = (yc - top) / (bottom - top);
+                let lash = 1.0 - LASH_DARK * alpha * (-((yc - meet) / LASH_HALF).powi(2)).exp();
+                let o = (y * w + x) * 4;
+                for c in 0..3 {
+                    let skin = (above[c] + (below[c] - above[c]) * t) * lash;
+                    let p = out[o + c] as f32;
+                    out[o + c] = (p + (skin - p) * alpha).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
     }
 }
 
@@ -832,18 +872,38 @@ mod tests {
         let shut = face(1.0, 0.5);
         assert_eq!(eyelid_alpha(&open, &open, &EYE_LEFT_CONTOUR), 0.0);
         assert_eq!(eyelid_alpha(&open, &shut, &EYE_LEFT_CONTOUR), 1.0);
-        // Skin above the eyes, a dark eye opening: the lid covers it with the skin.
-        let mut img = image([40, 40, 40]);
-        fill(&mut img, 4, 0..100, 0..37, [210, 170, 140]);
+        // Skin around the eyes, a dark eye opening (rows 39..41): the lid covers it
+        // with the skin.
+        let mut img = image([210, 170, 140]);
+        fill(&mut img, 4, 0..100, 39..41, [40, 40, 40]);
         let before = img.clone();
         paint_eyelids(&open, &open, &mut img, 100, 100);
         assert_eq!(img, before, "an eye as open as the source's is left alone");
-        // Driven half shut: the opening (still 3 px) gets the skin colour.
+        // Half open: still the portrait's own eye.
         let half = face(1.0, 3.0);
         paint_eyelids(&open, &half, &mut img, 100, 100);
+        assert_eq!(img, before, "a half-open eye is left alone");
+        // Nearly shut (an eye 10 px open driven to 1.2 px, 0.12 of it): the opening
+        // and a pixel past it get the skin from around it, almost opaque, darkened
+        // along the line where the lids meet.
+        let (wide, nearly) = (face(1.0, 10.0), face(1.0, 1.2));
+        assert!((eyelid_alpha(&wide, &nearly, &EYE_LEFT_CONTOUR) - 0.9).abs() < 0.02);
+        paint_eyelids(&wide, &nearly, &mut img, 100, 100);
+        let (lid, lash) = (px(&img, 30, 38), px(&img, 30, 39));
+        assert!(
+            lid[0] > 190 && lid[0] <= 210,
+            "skin just above the lash line: {lid:?}"
+        );
+        assert!(
+            lash[0] > 120 && lash[0] < lid[0] - 20,
+            "a softer lash line: {lash:?}"
+        );
         let c = px(&img, 30, 40);
-        assert!(c[0] > 150, "left eye covered with skin: {c:?}");
+        assert!(c[0] > 120, "left eye covered with skin: {c:?}");
         let c = px(&img, 70, 40);
-        assert!(c[0] > 150, "right eye covered with skin: {c:?}");
+        assert!(c[0] > 120, "right eye covered with skin: {c:?}");
+        // Outside the eyes nothing changed.
+        assert_eq!(px(&img, 50, 40), [40, 40, 40]);
+        assert_eq!(px(&img, 30, 30), [210, 170, 140]);
     }
 }
