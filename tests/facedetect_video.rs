@@ -103,37 +103,46 @@ fn region_detection_finds_what_the_whole_frame_does() {
     use portrait_vision::detect::iou;
     let rect = |f: &gst_portrait_meta::Face| [f.x, f.y, f.x + f.width, f.y + f.height];
     for file in ["WolfgangLanger_Pexels.mp4", "single_face.mp4"] {
-        let line = |region: bool| {
+        let line = |props: &str| {
             format!(
-                "filesrc location=\"{}\" ! decodebin ! videoconvert ! facedetect device=cpu region-detect={region} ! fakesink name=sink",
+                "filesrc location=\"{}\" ! decodebin ! videoconvert ! facedetect device=cpu {props} ! fakesink name=sink",
                 media(file).display()
             )
         };
-        let (whole, region) = (run(&line(false)), run(&line(true)));
-        assert!(whole.error.is_none() && region.error.is_none());
-        assert_eq!(whole.frames.len(), region.frames.len(), "{file}");
-        let (mut ious, mut moved) = (Vec::new(), 0);
-        for (i, (a, b)) in whole.frames.iter().zip(&region.frames).enumerate() {
-            assert_eq!(a.len(), b.len(), "{file} frame {i}: {a:?} vs {b:?}");
-            for (fa, fb) in a.iter().zip(b) {
-                ious.push(iou(&rect(fa), &rect(fb)));
-                moved += usize::from(rect(fa) != rect(fb));
-                assert_eq!(fa.track_id, fb.track_id, "{file} frame {i}");
+        let whole = run(&line("region-detect=false"));
+        assert!(whole.error.is_none());
+        // With max-faces=1 the one face found is never searched for in the whole
+        // frame again: the regions alone must keep it.
+        for props in ["region-detect=true", "region-detect=true max-faces=1"] {
+            let region = run(&line(props));
+            assert!(region.error.is_none());
+            assert_eq!(whole.frames.len(), region.frames.len(), "{file} {props}");
+            let (mut ious, mut moved) = (Vec::new(), 0);
+            for (i, (a, b)) in whole.frames.iter().zip(&region.frames).enumerate() {
+                assert_eq!(a.len(), b.len(), "{file} {props} frame {i}: {a:?} vs {b:?}");
+                for (fa, fb) in a.iter().zip(b) {
+                    ious.push(iou(&rect(fa), &rect(fb)));
+                    moved += usize::from(rect(fa) != rect(fb));
+                    assert_eq!(fa.track_id, fb.track_id, "{file} {props} frame {i}");
+                }
             }
+            ious.sort_by(f32::total_cmp);
+            let (worst, p50) = (ious[0], ious[ious.len() / 2]);
+            println!(
+                "{file} {props}: {} frames, IoU with the whole frame's boxes p50 {p50:.3}, worst {worst:.3}; {moved} boxes not identical",
+                whole.frames.len()
+            );
+            assert!(
+                p50 >= 0.88 && worst >= 0.75,
+                "{file} {props}: IoU p50 {p50}, worst {worst}"
+            );
+            // The region path ran (on all but every 30th frame, or all but the
+            // first): its boxes are not the whole frame's bit for bit.
+            assert!(
+                moved * 2 > ious.len(),
+                "{file} {props}: {moved} boxes differ"
+            );
         }
-        ious.sort_by(f32::total_cmp);
-        let (worst, p50) = (ious[0], ious[ious.len() / 2]);
-        println!(
-            "{file}: {} frames, IoU with the whole frame's boxes p50 {p50:.3}, worst {worst:.3}; {moved} boxes not identical",
-            whole.frames.len()
-        );
-        assert!(
-            p50 >= 0.88 && worst >= 0.75,
-            "{file}: IoU p50 {p50}, worst {worst}"
-        );
-        // The region path ran (on all but every 30th frame): its boxes are not the
-        // whole frame's bit for bit.
-        assert!(moved * 2 > ious.len(), "{file}: {moved} boxes differ");
     }
 }
 

@@ -31,7 +31,10 @@ const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_REGION_DETECT: bool = true;
 /// With region-detect, the whole frame is searched at least this often, in frames: a
-/// new face away from the found ones appears within it.
+/// new face away from the found ones appears within it. Not while `max-faces` faces are
+/// found already: no other face could be kept (as MediaPipe's face mesh searches only
+/// while it tracks fewer than max_num_faces), and that search, of 640×480 at full
+/// size, cost as much as the 30 region passes before it together.
 const WHOLE_FRAME_EVERY: u32 = 30;
 
 #[derive(Debug, Clone)]
@@ -178,7 +181,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecBoolean::builder("region-detect")
                     .nick("Region detection")
-                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 128x128: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
+                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 128x128: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames while fewer than max-faces faces are found, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
                     .default_value(DEFAULT_REGION_DETECT)
                     .mutable_playing()
                     .build(),
@@ -508,7 +511,8 @@ impl FaceDetect {
             };
             // Detecting every frame: the region around the faces found on the last one,
             // unless one of them is not found there (or it errs: the whole frame then).
-            let around = (region && tracked > 0 && st.regions_run < WHOLE_FRAME_EVERY)
+            let search = st.regions_run >= WHOLE_FRAME_EVERY && tracked < params.max_faces;
+            let around = (region && tracked > 0 && !search)
                 .then(|| region_for(&mut st.region, &st.boxes))
                 .flatten()
                 .filter(|_| st.detector.detects_regions());
@@ -517,7 +521,11 @@ impl FaceDetect {
                     .detect_region(&view, &params, r)
                     .is_ok_and(|d| detector::redetection_holds(d.len(), tracked))
             });
-            st.regions_run = if in_region { st.regions_run + 1 } else { 0 };
+            st.regions_run = if in_region {
+                st.regions_run.saturating_add(1)
+            } else {
+                0
+            };
             let found = if in_region {
                 Ok(st.detector.last())
             } else {
