@@ -895,13 +895,14 @@ mod tests {
             "skin just above the lash line: {lid:?}"
         );
         assert!(
-            lash[0] > 120 && lash[0] < lid[0] - 20,
+            lash[0] > 90 && lash[0] < lid[0] - 20,
             "a softer lash line: {lash:?}"
         );
+        // The dark opening (40) under the lash line is skin now, in both eyes.
         let c = px(&img, 30, 40);
-        assert!(c[0] > 120, "left eye covered with skin: {c:?}");
+        assert!(c[0] > 90, "left eye covered with skin: {c:?}");
         let c = px(&img, 70, 40);
-        assert!(c[0] > 120, "right eye covered with skin: {c:?}");
+        assert!(c[0] > 90, "right eye covered with skin: {c:?}");
         // Outside the eyes nothing changed.
         assert_eq!(px(&img, 50, 40), [40, 40, 40]);
         assert_eq!(px(&img, 30, 30), [210, 170, 140]);
