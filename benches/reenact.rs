@@ -13,7 +13,14 @@
 //! - PSNR over RGB and SSIM over luma (portrait-vision's `quality`: 11×11 Gaussian
 //!   window, Wang et al.) in each box, renderer and static alike;
 //! - "open" frames: the real frame's `mouth_open` ≥ `OPEN` (inner-lip gap ≥ 0.12 of
-//!   the mouth width), where the mouth interior matters.
+//!   the mouth width), where the mouth interior matters;
+//! - eyes box: both eye contours' extent grown by 25 %, on all frames and on those
+//!   whose eyes are narrowed (a blink, a squint: under `NARROWED` of the source
+//!   frame's opening);
+//! - the mesh's ceiling, next to the renderer and the static frame: frame k warped by
+//!   the mesh straight onto the real frame's own landmarks, nothing painted. What
+//!   geometry alone reaches with perfect motion: where the renderer is near it, the
+//!   rest of the error is appearance (shading, teeth, the parts frame k does not show).
 //!
 //! k is the first frame with a face: motionextract takes a face's first frame as its
 //! reference, so the driver's reference is frame k, as the portrait. Videos: the project's real face videos in
