@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 
 //! Harness tests: every accepted format, odd sizes and padded strides, with a real
-//! face pasted into the frames; pixels must come out untouched (same memory, no copy).
+//! face pasted into the frames; pixels must come out untouched (same memory, no copy);
+//! and a second face coming into view while one is followed.
 
 mod common;
 
@@ -206,4 +207,62 @@ fn unsupported_format_is_refused_at_negotiation() {
     let buf = gst::Buffer::with_size(64 * 64).unwrap();
     assert_eq!(h.push(buf), Err(gst::FlowError::NotNegotiated));
     let _ = h.element().map(|e| e.name());
+}
+
+/// With region detection (interval=1, the default) a second face that comes into view
+/// while one is followed is found within the 30 frames between two searches for new
+/// faces: the cheap whole-frame check (BlazeFace) sees it, and the whole-frame
+/// RetinaFace search that follows boxes it.
+#[test]
+fn a_face_coming_into_view_is_found_within_30_frames() {
+    let (iw, ih, rgb) = decode_rgb(&media("astronaut.png"));
+    // The astronaut's face and hair (her face is at (180, 65), 90×110), twice as large:
+    // ~180×220 px faces, each in its own half of a 640×480 frame.
+    let (cx, cy, cw, ch) = (150, 30, 150, 180);
+    let (w, h) = (640usize, 480usize);
+    let canvas = |both: bool| {
+        let mut c = vec![90u8; w * h * 3];
+        for x0 in [10usize, 330].into_iter().take(if both { 2 } else { 1 }) {
+            for y in 0..ch * 2 {
+                for x in 0..cw * 2 {
+                    let s = ((cy + y / 2).min(ih - 1) * iw + (cx + x / 2).min(iw - 1)) * 3;
+                    let o = ((60 + y) * w + x0 + x) * 3;
+                    c[o..o + 3].copy_from_slice(&rgb[s..s + 3]);
+                }
+            }
+        }
+        c
+    };
+    let (one, two) = (canvas(false), canvas(true));
+    let mut found_at = None;
+    let mut harn = None;
+    for i in 0..(40 + 31 + 5) {
+        let img = if i < 40 { &one } else { &two };
+        let (buf, info) = make_buffer(
+            VideoFormat::Rgb,
+            PixelFormat::Rgb,
+            w as u32,
+            h as u32,
+            0,
+            Some(Paste {
+                rgb: img,
+                w,
+                h,
+                x: 0,
+                y: 0,
+                scale: 1,
+            }),
+        );
+        let hs = harn.get_or_insert_with(|| harness(&info, ""));
+        let out = hs.push_and_pull(buf).expect("output buffer");
+        let n = FaceMeta::faces(&out).len();
+        if i < 40 {
+            assert_eq!(n, 1, "frame {i}: one face shown");
+        } else if n == 2 && found_at.is_none() {
+            found_at = Some(i);
+        }
+    }
+    let at = found_at.expect("the second face was never found");
+    println!("second face shown from frame 40, found on frame {at}");
+    assert!(at <= 40 + 31, "found on frame {at}");
 }

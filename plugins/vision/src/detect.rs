@@ -150,6 +150,23 @@ pub fn region_holds(prev: [f32; 3], boxes: &[[f32; 4]]) -> bool {
     inside && (0.8..=1.25).contains(&(now[2] / side))
 }
 
+/// Whether any of the boxes `found` (frame pixels) is a face other than the `tracked`
+/// ones: its centre lies outside every tracked box grown by a quarter of its size on
+/// each side. By centre rather than overlap, so that another detector's box for a
+/// tracked face (BlazeFace's is larger and squarer than RetinaFace's) is that face.
+pub fn has_new_face<'a>(
+    found: impl IntoIterator<Item = &'a [f32; 4]>,
+    tracked: &[[f32; 4]],
+) -> bool {
+    found.into_iter().any(|f| {
+        let (cx, cy) = ((f[0] + f[2]) / 2.0, (f[1] + f[3]) / 2.0);
+        tracked.iter().all(|t| {
+            let (gx, gy) = (0.25 * (t[2] - t[0]), 0.25 * (t[3] - t[1]));
+            cx < t[0] - gx || cx > t[2] + gx || cy < t[1] - gy || cy > t[3] + gy
+        })
+    })
+}
+
 /// Whether detection box `b` (frame pixels) reaches an edge of `region` (as
 /// [`detection_region`] gives) that lies inside the `w`×`h` frame: a face cut by the
 /// region, whose box cannot be trusted. Edges beyond the frame do not count (boxes are
@@ -328,6 +345,21 @@ pub fn decode_blazeface(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_face_is_one_away_from_the_tracked_ones() {
+        let tracked = [[100.0, 100.0, 200.0, 220.0]];
+        // The same face as another detector boxes it: larger, squarer, shifted.
+        let same = [[85.0, 95.0, 215.0, 225.0]];
+        assert!(!has_new_face(&same, &tracked));
+        // A second face beside it.
+        let other = [[300.0, 120.0, 380.0, 210.0]];
+        assert!(has_new_face(&other, &tracked));
+        assert!(has_new_face(same.iter().chain(&other), &tracked));
+        // Nothing found, or nothing tracked.
+        assert!(!has_new_face(&[], &tracked));
+        assert!(has_new_face(&other, &[]));
+    }
 
     fn det(b: [f32; 4], s: f32) -> Detection {
         Detection {

@@ -30,12 +30,17 @@ const DEFAULT_REDETECT_MODEL: &str = "auto";
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_REGION_DETECT: bool = true;
-/// With region-detect, the whole frame is searched at least this often, in frames: a
-/// new face away from the found ones appears within it. Not while `max-faces` faces are
-/// found already: no other face could be kept (as MediaPipe's face mesh searches only
-/// while it tracks fewer than max_num_faces), and that search, of 640×480 at full
-/// size, cost as much as the 30 region passes before it together.
+/// With region-detect, the whole frame is searched for new faces this often, in frames:
+/// by the re-detector (BlazeFace 128, about 1 ms; what MediaPipe's face mesh runs on the
+/// whole frame on every frame), the main model's whole-frame search (10-14 ms at
+/// 640×480) following only when it shows a face away from the found ones. Not while
+/// `max-faces` faces are found already: no other face could be kept (as MediaPipe
+/// searches only while it tracks fewer than max_num_faces). Before, this whole-frame
+/// search cost as much as the 30 region passes between two of them together.
 const WHOLE_FRAME_EVERY: u32 = 30;
+/// ... and the main model searches the whole frame at least this often, for new faces
+/// too small for the re-detector (under ~100 px at 640×480).
+const SMALL_FACES_EVERY: u32 = 300;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -181,7 +186,7 @@ impl ObjectImpl for FaceDetect {
                     .build(),
                 glib::ParamSpecBoolean::builder("region-detect")
                     .nick("Region detection")
-                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 128x128: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame, every 30 frames while fewer than max-faces faces are found, and whenever a face is not found in its region, so a new face away from the others is found within 30 frames. false: the whole frame every frame")
+                    .blurb("With interval=1 (a detection on every frame) and RetinaFace: while faces are found, look for them again in the region around them (the faces and half a face on every side, scaled to 128x128: about 1 ms where the whole 640x480 frame takes 10-14 ms; the same model, so the same boxes within a few pixels; the region stays put while the faces stay well inside it, so a still face keeps exactly one box). The whole frame is searched on the first frame and whenever a face is not found in its region; while fewer than max-faces faces are found, also every 30 frames by the re-detector (redetect-model: BlazeFace 128 by default, about 1 ms; none: the whole-frame search itself), with the whole-frame search following when it shows a new face and at least every 300 frames (faces under ~100 px), so a new face away from the others is found within 30 frames, a small one within 300. false: the whole frame every frame")
                     .default_value(DEFAULT_REGION_DETECT)
                     .mutable_playing()
                     .build(),
@@ -498,9 +503,24 @@ impl FaceDetect {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
                 gst::FlowError::Error
             })?;
+            let tracked = st.faces.len();
+            // Due a search for new faces (see WHOLE_FRAME_EVERY): the re-detector
+            // first; the main model's whole-frame search if it shows a new face, errs,
+            // or is missing, and every SMALL_FACES_EVERY frames.
+            let due = region && tracked > 0 && tracked < params.max_faces;
+            let search = due
+                && (st.regions_run >= SMALL_FACES_EVERY
+                    || (st.regions_run > 0
+                        && st.regions_run.is_multiple_of(WHOLE_FRAME_EVERY)
+                        && match st.redetector.as_mut().map(|r| r.detect(&view, &params)) {
+                            Some(Ok(d)) => portrait_vision::detect::has_new_face(
+                                d.iter().map(|f| &f.bbox),
+                                &st.boxes,
+                            ),
+                            _ => true,
+                        }));
             // A re-detection while faces are tracked: the cheap detector, unless it
             // loses one of them.
-            let tracked = st.faces.len();
             let fast = match st.redetector.as_mut() {
                 Some(r) if tracked > 0 && tracking => match r.detect(&view, &params) {
                     Ok(d) if detector::redetection_holds(d.len(), tracked) => Some(Ok(d)),
@@ -511,7 +531,6 @@ impl FaceDetect {
             };
             // Detecting every frame: the region around the faces found on the last one,
             // unless one of them is not found there (or it errs: the whole frame then).
-            let search = st.regions_run >= WHOLE_FRAME_EVERY && tracked < params.max_faces;
             let around = (region && tracked > 0 && !search)
                 .then(|| region_for(&mut st.region, &st.boxes))
                 .flatten()
