@@ -449,6 +449,19 @@ fn a_video_source_loops_frame_by_frame() {
     assert!(psnr_rgba(&frames[0].0, &frames[40].0) < 35.0);
 }
 
+/// The mean eye-open ratio (lid gap / eye width) `measure` finds in RGBA frame `i` of
+/// `frames`.
+fn eye_open_ratio(measure: &mut Harness, frames: &[Timed], i: usize) -> f32 {
+    let m = measure
+        .push_and_pull(buffer(frames[i].0.clone(), i as u64))
+        .unwrap();
+    let e = m
+        .meta::<MotionMeta>()
+        .expect("a face in the frame")
+        .expression;
+    (e.eye_open_ratio_left + e.eye_open_ratio_right) / 2.0
+}
+
 #[test]
 fn eyes_close_in_the_output_when_the_driver_shuts_hers() {
     let (sw, sh, _) = decode_rgb(&media("astronaut.png"));
@@ -461,16 +474,7 @@ fn eyes_close_in_the_output_when_the_driver_shuts_hers() {
     // Iris model). The portrait's eyes are wide (0.36) and the driver's reference frame
     // (her frame 0) already has low lids, so the drop is what is asserted, not a blink
     // value on the absolute scale.
-    let mut eyes = |i: usize| {
-        let m = measure
-            .push_and_pull(buffer(frames[i].0.clone(), i as u64))
-            .unwrap();
-        let e = m
-            .meta::<MotionMeta>()
-            .expect("a face in the output")
-            .expression;
-        (e.eye_open_ratio_left + e.eye_open_ratio_right) / 2.0
-    };
+    let mut eyes = |i: usize| eye_open_ratio(&mut measure, &frames, i);
     // Driver frames checked by eye: eyes squeezed shut at 45 and 60, open at 250 and 300.
     let shut = (eyes(45) + eyes(60)) / 2.0;
     let open = (eyes(250) + eyes(300)) / 2.0;
@@ -593,15 +597,7 @@ fn a_squint_keeps_its_share_of_the_eye_and_a_blink_closes_it() {
     );
     // The eye-open ratio (lid gap / eye width) of frame i of `video`, measured.
     let eyes = |video: &[Timed], w: usize, h: usize, i: usize| {
-        let mut measure = measurer(VideoFormat::Rgba, w, h);
-        let m = measure
-            .push_and_pull(buffer(video[i].0.clone(), i as u64))
-            .unwrap();
-        let e = m
-            .meta::<MotionMeta>()
-            .expect("a face in the frame")
-            .expression;
-        (e.eye_open_ratio_left + e.eye_open_ratio_right) / 2.0
+        eye_open_ratio(&mut measurer(VideoFormat::Rgba, w, h), video, i)
     };
     // Each eye's opening as a share of its open state (frames 5 and 15), the driver's
     // and the output's. single_face, checked by eye: shut at 27, a laughing squint at
