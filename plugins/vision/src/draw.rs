@@ -56,61 +56,6 @@ pub fn dot(f: &mut FrameMut, x: f32, y: f32, radius: i64, rgb: [u8; 3]) {
     }
 }
 
-/// Fills `poly` (even-odd rule, pixel centres) with `rgb` blended at `alpha` (0..1)
-/// in a packed RGBA buffer.
-pub fn fill_polygon_rgba(
-    out: &mut [u8],
-    w: usize,
-    h: usize,
-    poly: &[[f32; 2]],
-    rgb: [u8; 3],
-    alpha: f32,
-) {
-    let a = alpha.clamp(0.0, 1.0);
-    if poly.len() < 3 || poly.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
-        return;
-    }
-    let y0 = poly
-        .iter()
-        .map(|p| p[1])
-        .fold(f32::MAX, f32::min)
-        .floor()
-        .max(0.0) as usize;
-    let y1 = (poly
-        .iter()
-        .map(|p| p[1])
-        .fold(f32::MIN, f32::max)
-        .ceil()
-        .max(0.0) as usize)
-        .min(h);
-    let mut xs = [0f32; 64];
-    for y in y0..y1 {
-        let yc = y as f32 + 0.5;
-        let mut n = 0;
-        for i in 0..poly.len() {
-            let (a, b) = (poly[i], poly[(i + 1) % poly.len()]);
-            if (a[1] <= yc) != (b[1] <= yc) && n < xs.len() {
-                xs[n] = a[0] + (yc - a[1]) / (b[1] - a[1]) * (b[0] - a[0]);
-                n += 1;
-            }
-        }
-        let xs = &mut xs[..n];
-        xs.sort_by(|a, b| a.total_cmp(b));
-        for pair in xs.chunks_exact(2) {
-            let xa = (pair[0] - 0.5).ceil().max(0.0) as usize;
-            let xb = ((pair[1] - 0.5).floor() + 1.0).clamp(0.0, w as f32) as usize;
-            for x in xa..xb.min(w) {
-                let o = (y * w + x) * 4;
-                if let Some(px) = out.get_mut(o..o + 3) {
-                    for (p, c) in px.iter_mut().zip(rgb) {
-                        *p = (*p as f32 + (c as f32 - *p as f32) * a).round() as u8;
-                    }
-                }
-            }
-        }
-    }
-}
-
 // 3×5 bitmaps of 0-9 and '.', one row per 3 bits (MSB left).
 const GLYPHS: [[u8; 5]; 11] = [
     [7, 5, 5, 5, 7],
@@ -178,35 +123,6 @@ mod tests {
         assert_eq!(px(2, 2), &[255, 0, 0]);
         assert_eq!(px(7, 4), &[255, 0, 0]);
         assert_eq!(px(4, 4), &[0, 0, 0]); // inside stays untouched
-    }
-
-    #[test]
-    fn polygon_fill_covers_the_inside_only() {
-        let mut buf = vec![0u8; 10 * 10 * 4];
-        fill_polygon_rgba(
-            &mut buf,
-            10,
-            10,
-            &[[2.0, 2.0], [8.0, 2.0], [8.0, 6.0], [2.0, 6.0]],
-            [9, 9, 9],
-            1.0,
-        );
-        let lit = buf.chunks(4).filter(|p| p[0] == 9).count();
-        assert_eq!(lit, 6 * 4);
-        assert_eq!(buf[(3 * 10 + 3) * 4], 9);
-        assert_eq!(buf[(7 * 10 + 3) * 4], 0);
-        fill_polygon_rgba(
-            &mut buf,
-            10,
-            10,
-            &[[f32::NAN, 0.0], [1.0, 1.0], [2.0, 0.0]],
-            [1, 1, 1],
-            1.0,
-        );
-        // Half alpha blends 9 towards 29.
-        let square = [[2.0, 2.0], [8.0, 2.0], [8.0, 6.0], [2.0, 6.0]];
-        fill_polygon_rgba(&mut buf, 10, 10, &square, [29, 29, 29], 0.5);
-        assert_eq!(buf[(3 * 10 + 3) * 4], 19);
     }
 
     #[test]
