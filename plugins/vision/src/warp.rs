@@ -375,6 +375,16 @@ trait Sampler: Sync {
         self.px((x0, x0 + 1, wx), (y0, y0 + 1, wy))
     }
 
+    /// Fills `row` (packed RGBA) with samples at 32.32 fixed-point positions (x, y) +
+    /// i·`st`, every one at least 1/1000 px inside the last column and row.
+    #[inline(always)]
+    fn fill_inner(&self, row: &mut [u8], xy: (i64, i64), st: (i64, i64))
+    where
+        Self: Sized,
+    {
+        fill_inner_scalar(self, row, xy, st);
+    }
+
     /// RGB at a sample position in pixel-index units, clamped to the frame.
     #[inline(always)]
     fn at(&self, sx: f64, sy: f64) -> [u8; 3] {
@@ -429,32 +439,98 @@ fn fill_span<S: Sampler>(s: &S, row: &mut [u8], sx: f64, sy: f64, dx: f64, dy: f
         return;
     }
     let (xm, ym) = s.max_xy();
-    let (mut x, mut y) = ((sx * F) as i64, (sy * F) as i64);
+    let (x, y) = ((sx * F) as i64, (sy * F) as i64);
     let (stx, sty) = ((dx * F) as i64, (dy * F) as i64);
-    const R: i64 = 1 << (31 - WB);
-    const MASK: usize = W as usize - 1;
-    // Every position at least 1/1000 px inside the last column/row: no clamping, and
-    // the second tap always exists.
-    let inner = |a: f64, b: f64, max: usize| a.min(b) >= 0.0 && a.max(b) <= max as f64 - 1e-3;
-    if inner(sx, ex, xm) && inner(sy, ey, ym) {
-        for p in row.chunks_exact_mut(4) {
-            let fx = ((x + R) >> (32 - WB)) as usize;
-            let fy = ((y + R) >> (32 - WB)) as usize;
-            let [r, g, b] = s.px_inner(fx >> WB, (fx & MASK) as i32, fy >> WB, (fy & MASK) as i32);
-            p.copy_from_slice(&[r, g, b, 255]);
-            x += stx;
-            y += sty;
-        }
-        return;
+    // The samples at least 1/1000 px inside the last column and row need no clamping
+    // and always have a second tap; a span crossing the frame's edge (the border
+    // triangles) clamps only its ends.
+    let n = row.len() / 4;
+    let (a, b) = inner_range([sx, sy], [dx, dy], n, [xm, ym]);
+    let at = |i: usize| (x + i as i64 * stx, y + i as i64 * sty);
+    fill_clamped(s, &mut row[..a * 4], at(0), (stx, sty));
+    if a < b {
+        s.fill_inner(&mut row[a * 4..b * 4], at(a), (stx, sty));
     }
+    fill_clamped(s, &mut row[b * 4..], at(b), (stx, sty));
+}
+
+/// Samples [a, b) of the `n` at `s` + i·`d` that lie at least 1/1000 px inside the
+/// last column and row (`max`); (0, 0) when none do. The set is an interval (each
+/// axis is linear in i), found from the line and then checked at its ends.
+fn inner_range(s: [f64; 2], d: [f64; 2], n: usize, max: [usize; 2]) -> (usize, usize) {
+    let hi = |k: usize| max[k] as f64 - 1e-3;
+    let ok = |i: usize| {
+        let f = i as f64;
+        (0..2).all(|k| (0.0..=hi(k)).contains(&(s[k] + d[k] * f)))
+    };
+    if n > 0 && ok(0) && ok(n - 1) {
+        return (0, n);
+    }
+    let (mut lo_i, mut hi_i) = (0.0f64, n as f64 - 1.0);
+    for k in 0..2 {
+        if d[k] == 0.0 {
+            if !(0.0..=hi(k)).contains(&s[k]) {
+                return (0, 0);
+            }
+            continue;
+        }
+        let (t0, t1) = (-s[k] / d[k], (hi(k) - s[k]) / d[k]);
+        lo_i = lo_i.max(t0.min(t1));
+        hi_i = hi_i.min(t0.max(t1));
+    }
+    let (lo_i, hi_i) = (lo_i.ceil(), hi_i.floor());
+    if lo_i > hi_i {
+        return (0, 0);
+    }
+    let (mut a, mut b) = (lo_i as usize, hi_i as usize + 1);
+    // Rounding can put an end a sample outside: step inwards.
+    while a < b && !ok(a) {
+        a += 1;
+    }
+    while a < b && !ok(b - 1) {
+        b -= 1;
+    }
+    if a < b { (a, b) } else { (0, 0) }
+}
+
+/// Fills `row` with samples at 32.32 positions `xy` + i·`st`, clamped to the frame.
+#[inline(always)]
+fn fill_clamped<S: Sampler>(s: &S, row: &mut [u8], (mut x, mut y): (i64, i64), st: (i64, i64)) {
+    let (xm, ym) = s.max_xy();
     let (xmax, ymax) = ((xm as i64) << 32, (ym as i64) << 32);
     for p in row.chunks_exact_mut(4) {
         let fx = ((x.clamp(0, xmax) + R) >> (32 - WB)) as usize;
         let fy = ((y.clamp(0, ymax) + R) >> (32 - WB)) as usize;
         let [r, g, b] = s.px(tap_split(fx, xm), tap_split(fy, ym));
         p.copy_from_slice(&[r, g, b, 255]);
-        x += stx;
-        y += sty;
+        x += st.0;
+        y += st.1;
+    }
+}
+
+/// Rows per tile of a band (see [`Job::band`]): 32 rows of a 512-wide RGBA source are
+/// 64 KB, about what the core's L1 and L2 keep beside the output.
+const TILE_ROWS: usize = 32;
+
+/// Rounding offset of a 32.32 position onto the 11-bit grid.
+const R: i64 = 1 << (31 - WB);
+const MASK: usize = W as usize - 1;
+
+/// [`Sampler::fill_inner`] one pixel at a time.
+#[inline(always)]
+fn fill_inner_scalar<S: Sampler>(
+    s: &S,
+    row: &mut [u8],
+    (mut x, mut y): (i64, i64),
+    st: (i64, i64),
+) {
+    for p in row.chunks_exact_mut(4) {
+        let fx = ((x + R) >> (32 - WB)) as usize;
+        let fy = ((y + R) >> (32 - WB)) as usize;
+        let [r, g, b] = s.px_inner(fx >> WB, (fx & MASK) as i32, fy >> WB, (fy & MASK) as i32);
+        p.copy_from_slice(&[r, g, b, 255]);
+        x += st.0;
+        y += st.1;
     }
 }
 
@@ -493,6 +569,17 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
     }
 
     #[inline(always)]
+    fn fill_inner(&self, row: &mut [u8], xy: (i64, i64), st: (i64, i64)) {
+        #[cfg(target_arch = "x86_64")]
+        if BPP == 4 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            unsafe { rgba_avx2::fill_inner::<BGR>(self.data, self.stride, row, xy, st) };
+            return;
+        }
+        fill_inner_scalar(self, row, xy, st);
+    }
+
+    #[inline(always)]
     fn px_inner(&self, x0: usize, wx: i32, y0: usize, wy: i32) -> [u8; 3] {
         // Both taps of a row in one slice: one bounds check per row.
         let i = y0 * self.stride + x0 * BPP;
@@ -501,6 +588,111 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
         let ch = |k: usize| lerp2(top[k], top[BPP + k], bot[k], bot[BPP + k], wx, wy);
         let (r, g, b) = (ch(Self::RED), ch(1), ch(2 - Self::RED));
         [r, g, b]
+    }
+}
+
+/// The inner spans of 4-byte sources two pixels at a time with AVX2, the same
+/// fixed-point arithmetic as [`lerp2`] (so the bytes are identical): each pixel's two
+/// taps of a row are one 8-byte load, spread into (left, right) 16-bit pairs per
+/// channel, blended across by `madd` with (W − wx, wx), then down in 32-bit lanes.
+#[cfg(target_arch = "x86_64")]
+mod rgba_avx2 {
+    use super::{MASK, R, W, WB, fill_inner_scalar};
+    use std::arch::x86_64::*;
+
+    /// The 8 bytes at `i`: one row's two taps.
+    #[inline(always)]
+    fn taps(data: &[u8], i: usize) -> i64 {
+        let b: [u8; 8] = data[i..i + 8].try_into().unwrap_or([0; 8]);
+        i64::from_le_bytes(b)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2. Every position must be inside as for
+    /// [`super::Sampler::fill_inner`] (out-of-range reads panic, they are checked).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn fill_inner<const BGR: bool>(
+        data: &[u8],
+        stride: usize,
+        row: &mut [u8],
+        (mut x, mut y): (i64, i64),
+        st: (i64, i64),
+    ) {
+        // Byte k of a lane's 8-byte pixel pair → 16-bit pairs (left, right) for
+        // R, G, B; alpha left 0 and set to 255 at the end.
+        let (r, b) = if BGR { (2, 0) } else { (0, 2) };
+        let z = -1i8;
+        let lo = _mm_setr_epi8(r, z, 4 + r, z, 1, z, 5, z, b, z, 4 + b, z, z, z, z, z);
+        let hi = _mm_setr_epi8(
+            8 + r,
+            z,
+            12 + r,
+            z,
+            9,
+            z,
+            13,
+            z,
+            8 + b,
+            z,
+            12 + b,
+            z,
+            z,
+            z,
+            z,
+            z,
+        );
+        let spread = _mm256_set_m128i(hi, lo);
+        let round = _mm256_set1_epi32(1 << (2 * WB - 1));
+        let mut pairs = row.chunks_exact_mut(8);
+        for out in &mut pairs {
+            let (fx0, fy0) = (
+                ((x + R) >> (32 - WB)) as usize,
+                ((y + R) >> (32 - WB)) as usize,
+            );
+            let (fx1, fy1) = (
+                ((x + st.0 + R) >> (32 - WB)) as usize,
+                ((y + st.1 + R) >> (32 - WB)) as usize,
+            );
+            x += 2 * st.0;
+            y += 2 * st.1;
+            let i0 = (fy0 >> WB) * stride + (fx0 >> WB) * 4;
+            let i1 = (fy1 >> WB) * stride + (fx1 >> WB) * 4;
+            let top = _mm_set_epi64x(taps(data, i1), taps(data, i0));
+            let bot = _mm_set_epi64x(taps(data, i1 + stride), taps(data, i0 + stride));
+            let top = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(top), spread);
+            let bot = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bot), spread);
+            let (wx0, wx1) = ((fx0 & MASK) as i32, (fx1 & MASK) as i32);
+            let (k0, k1) = (
+                (wx0 << 16) | (W as i32 - wx0),
+                (wx1 << 16) | (W as i32 - wx1),
+            );
+            let wx = _mm256_setr_epi32(k0, k0, k0, k0, k1, k1, k1, k1);
+            let (wy0, wy1) = ((fy0 & MASK) as i32, (fy1 & MASK) as i32);
+            let wy = _mm256_setr_epi32(wy0, wy0, wy0, wy0, wy1, wy1, wy1, wy1);
+            // Across: p_left·(W − wx) + p_right·wx; down: top·2^WB + (bot − top)·wy.
+            let t = _mm256_madd_epi16(top, wx);
+            let u = _mm256_madd_epi16(bot, wx);
+            let v = _mm256_add_epi32(
+                _mm256_slli_epi32::<{ WB as i32 }>(t),
+                _mm256_mullo_epi32(_mm256_sub_epi32(u, t), wy),
+            );
+            let v = _mm256_srli_epi32::<{ 2 * WB as i32 }>(_mm256_add_epi32(v, round));
+            let v = _mm256_packus_epi16(_mm256_packus_epi32(v, v), v);
+            let p0 = _mm256_extract_epi32::<0>(v) as u32 | 0xff00_0000;
+            let p1 = _mm256_extract_epi32::<4>(v) as u32 | 0xff00_0000;
+            out[..4].copy_from_slice(&p0.to_le_bytes());
+            out[4..].copy_from_slice(&p1.to_le_bytes());
+        }
+        let rest = pairs.into_remainder();
+        if !rest.is_empty() {
+            // `px_inner` reads only `data` and `stride`.
+            let s = super::Packed::<4, BGR> {
+                data,
+                stride,
+                max: (0, 0),
+            };
+            fill_inner_scalar(&s, rest, (x, y), st);
+        }
     }
 }
 
@@ -574,27 +766,11 @@ impl Job<'_> {
         let y_end = y_start + rows;
         let mask = &mut mask[..rows * words];
         mask.fill(0);
-        for t in self.tris {
-            let m = &t.m;
-            let (ya, yb) = (t.y0.max(y_start), t.y1.min(y_end));
-            if ya >= yb {
-                continue;
-            }
-            let mut edges = t.edges(ya);
-            for y in ya..yb {
-                let (xa, xb) = span_of(&edges, w);
-                edges.iter_mut().for_each(EdgeWalk::step);
-                if xa >= xb {
-                    continue;
-                }
-                let r = y - y_start;
-                let (px, py) = (xa as f64 + 0.5, y as f64 + 0.5);
-                let bx = m[0] * px + m[1] * py + m[2];
-                let by = m[3] * px + m[4] * py + m[5];
-                let row = &mut out[(r * w + xa) * 4..(r * w + xb) * 4];
-                fill_span(s, row, bx, by, m[0], m[3]);
-                set_bits(&mut mask[r * words..(r + 1) * words], xa, xb);
-            }
+        // Tiles of TILE_ROWS rows, each drawing its part of every triangle in order:
+        // the source rows a tile reads stay in cache, where the depth-sorted order jumps
+        // across the whole source (the bytes are the same either way).
+        for tile in (y_start..y_end).step_by(TILE_ROWS) {
+            self.tile(s, out, mask, y_start, tile, (tile + TILE_ROWS).min(y_end));
         }
         // Pixels no triangle covered: the source pixel at the same position.
         for r in 0..rows {
@@ -610,6 +786,41 @@ impl Job<'_> {
                     let [cr, cg, cb] = s.at(x as f64, y);
                     out[(r * w + x) * 4..(r * w + x + 1) * 4].copy_from_slice(&[cr, cg, cb, 255]);
                 }
+            }
+        }
+    }
+
+    /// Draws rows [ya, yb) of every triangle into a band that starts at row `y0`.
+    fn tile<S: Sampler>(
+        &self,
+        s: &S,
+        out: &mut [u8],
+        mask: &mut [u64],
+        y0: usize,
+        ya: usize,
+        yb: usize,
+    ) {
+        let (w, words) = (self.w, self.words);
+        for t in self.tris {
+            let m = &t.m;
+            let (ya, yb) = (t.y0.max(ya), t.y1.min(yb));
+            if ya >= yb {
+                continue;
+            }
+            let mut edges = t.edges(ya);
+            for y in ya..yb {
+                let (xa, xb) = span_of(&edges, w);
+                edges.iter_mut().for_each(EdgeWalk::step);
+                if xa >= xb {
+                    continue;
+                }
+                let r = y - y0;
+                let (px, py) = (xa as f64 + 0.5, y as f64 + 0.5);
+                let bx = m[0] * px + m[1] * py + m[2];
+                let by = m[3] * px + m[4] * py + m[5];
+                let row = &mut out[(r * w + xa) * 4..(r * w + xb) * 4];
+                fill_span(s, row, bx, by, m[0], m[3]);
+                set_bits(&mut mask[r * words..(r + 1) * words], xa, xb);
             }
         }
     }
@@ -907,6 +1118,84 @@ mod tests {
             }
         }
         assert!(checked > w * h / 2, "{checked}");
+    }
+
+    /// `inner_range` is exactly the samples inside: all of [a, b), none next to it.
+    #[test]
+    fn inner_range_is_the_inside_samples() {
+        let mut rng = Lcg(43);
+        let max = [30usize, 20];
+        let inside = |p: [f64; 2]| (0..2).all(|k| p[k] >= 0.0 && p[k] <= max[k] as f64 - 1e-3);
+        let mut partial = 0;
+        for case in 0..2000 {
+            let n = 1 + (rng.next() * 60.0) as usize;
+            let s = [
+                rng.next() as f64 * 50.0 - 10.0,
+                rng.next() as f64 * 40.0 - 10.0,
+            ];
+            let mut d = [rng.next() as f64 - 0.5, rng.next() as f64 - 0.5];
+            if case % 7 == 0 {
+                d[case % 2] = 0.0;
+            }
+            let at = |i: usize| [s[0] + d[0] * i as f64, s[1] + d[1] * i as f64];
+            let (a, b) = inner_range(s, d, n, max);
+            let want: Vec<usize> = (0..n).filter(|&i| inside(at(i))).collect();
+            let got: Vec<usize> = (a..b).collect();
+            assert_eq!(got, want, "case {case}: s {s:?} d {d:?} n {n}");
+            partial += (!want.is_empty() && want.len() < n) as usize;
+        }
+        assert!(partial > 200, "{partial}");
+    }
+
+    /// The AVX2 spans give the scalar path's bytes, for both byte orders, odd and even
+    /// lengths, fractional and exact positions.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_spans_match_the_scalar_ones() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let (w, h) = (61, 47);
+        let mut rng = Lcg(41);
+        let data: Vec<u8> = (0..w * h * 4).map(|_| (rng.next() * 256.0) as u8).collect();
+        let f = |v: f32| (v as f64 * (1u64 << 32) as f64) as i64;
+        let (mut rgba, mut bgra) = (0, 0);
+        for case in 0..400 {
+            let n = 1 + (rng.next() * 40.0) as usize;
+            // Start and end inside [0, w − 2] × [0, h − 2] so both taps exist.
+            let (x0, y0) = (rng.next() * (w - 2) as f32, rng.next() * (h - 2) as f32);
+            let (x1, y1) = (rng.next() * (w - 2) as f32, rng.next() * (h - 2) as f32);
+            let (x0, y0) = if case % 5 == 0 {
+                (x0.floor(), y0.floor())
+            } else {
+                (x0, y0)
+            };
+            let d = (n.max(2) - 1) as f32;
+            let st = (f((x1 - x0) / d), f((y1 - y0) / d));
+            let (mut a, mut b) = (vec![0u8; n * 4], vec![1u8; n * 4]);
+            let s = Packed::<4, false> {
+                data: &data,
+                stride: w * 4,
+                max: (w - 1, h - 1),
+            };
+            fill_inner_scalar(&s, &mut a, (f(x0), f(y0)), st);
+            // SAFETY: AVX2 checked above.
+            unsafe { rgba_avx2::fill_inner::<false>(&data, w * 4, &mut b, (f(x0), f(y0)), st) };
+            assert_eq!(a, b, "RGBA case {case}");
+            rgba += 1;
+            let s = Packed::<4, true> {
+                data: &data,
+                stride: w * 4,
+                max: (w - 1, h - 1),
+            };
+            fill_inner_scalar(&s, &mut a, (f(x0), f(y0)), st);
+            b.fill(1);
+            // SAFETY: AVX2 checked above.
+            unsafe { rgba_avx2::fill_inner::<true>(&data, w * 4, &mut b, (f(x0), f(y0)), st) };
+            assert_eq!(a, b, "BGRA case {case}");
+            bgra += 1;
+        }
+        assert_eq!((rgba, bgra), (400, 400));
     }
 
     #[test]
