@@ -398,23 +398,63 @@ fn packed_affine<const BPP: usize>(
     norm: &Normalize,
     dst: &mut [f32],
 ) {
-    let (w, h) = (frame.width, frame.height);
-    let (fw, fh) = (w as f32, h as f32);
-    let p = &frame.planes[0];
     let (first, step) = norm.layout(tw * th);
-    // What the generic path writes outside: the mean, normalised (0, or −0 for a
-    // negative scale).
-    let outside = [0, 1, 2].map(|c| 0.0 * norm.mul[c]);
-    let mut pos = [[0f32; 2]; BATCH];
-    let mut weights = [[0f32; 2]; BATCH];
-    let mut inside = [false; BATCH];
-    let mut corner = [[0u32; 2]; BATCH];
-    // The channels of the four neighbours: top-left, top-right, bottom-left, bottom-right.
-    let mut near = [[0f32; 12]; BATCH];
+    let job = AffineJob::<BPP> {
+        frame,
+        offsets,
+        m,
+        tw,
+        norm,
+        first,
+        step,
+    };
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = step == 1 && affine_avx2::usable(frame, BPP);
     for ty in 0..th {
         let row = row_terms(m, ty);
-        for start in (0..tw).step_by(BATCH) {
-            let n = BATCH.min(tw - start);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            let (a, b) = affine_avx2::inside_run(frame, m, row, tw);
+            job.scalar(ty, row, 0, a, dst);
+            // SAFETY: `usable` checked AVX2 and the frame; [a, b) is inside.
+            unsafe { affine_avx2::run(&job, ty, row, a, b, dst) };
+            job.scalar(ty, row, b, tw, dst);
+            continue;
+        }
+        job.scalar(ty, row, 0, tw, dst);
+    }
+}
+
+/// What every row of [`packed_affine`] needs.
+struct AffineJob<'a, const BPP: usize> {
+    frame: &'a FrameRef<'a>,
+    offsets: [usize; 3],
+    m: &'a Affine,
+    tw: usize,
+    norm: &'a Normalize,
+    first: [usize; 3],
+    step: usize,
+}
+
+impl<const BPP: usize> AffineJob<'_, BPP> {
+    /// Tensor pixels [lo, hi) of row `ty`, in batches (the arithmetic per pixel is the
+    /// generic path's, so the values are bit-identical to it).
+    fn scalar(&self, ty: usize, row: [f32; 2], lo: usize, hi: usize, dst: &mut [f32]) {
+        let (frame, m, norm, tw, step) = (self.frame, self.m, self.norm, self.tw, self.step);
+        let (w, h) = (frame.width, frame.height);
+        let (fw, fh) = (w as f32, h as f32);
+        let p = &frame.planes[0];
+        // What the generic path writes outside: the mean, normalised (0, or −0 for a
+        // negative scale).
+        let outside = [0, 1, 2].map(|c| 0.0 * norm.mul[c]);
+        let mut pos = [[0f32; 2]; BATCH];
+        let mut weights = [[0f32; 2]; BATCH];
+        let mut inside = [false; BATCH];
+        let mut corner = [[0u32; 2]; BATCH];
+        // The channels of the four neighbours: top-left, top-right, bottom-left, bottom-right.
+        let mut near = [[0f32; 12]; BATCH];
+        for start in (lo..hi).step_by(BATCH) {
+            let n = BATCH.min(hi - start);
             for (k, s) in pos[..n].iter_mut().enumerate() {
                 *s = source_pos(m, start + k, row);
             }
@@ -439,7 +479,7 @@ fn packed_affine<const BPP: usize>(
                     p.data.get(a..a + r + BPP),
                     p.data.get(a + d..a + d + r + BPP),
                 ) {
-                    for (c, &o) in offsets.iter().enumerate() {
+                    for (c, &o) in self.offsets.iter().enumerate() {
                         q[c] = t[o] as f32;
                         q[3 + c] = t[r + o] as f32;
                         q[6 + c] = b[o] as f32;
@@ -450,7 +490,7 @@ fn packed_affine<const BPP: usize>(
             }
             for c in 0..3 {
                 let (mean, mul) = (norm.mean[c], norm.mul[c]);
-                let base = first[c] + (ty * tw + start) * step;
+                let base = self.first[c] + (ty * tw + start) * step;
                 for k in 0..n {
                     let q = &near[k];
                     let [wx, wy] = weights[k];
@@ -461,6 +501,134 @@ fn packed_affine<const BPP: usize>(
                         outside[c]
                     };
                 }
+            }
+        }
+    }
+}
+
+/// Eight tensor pixels at a time with AVX2 where a whole run of a row lies inside the
+/// frame, away from its last column and its last two rows (so every tap exists and a
+/// 4-byte load at any tap stays inside the plane): the same f32 operations in the
+/// same order as [`AffineJob::scalar`], so the values are bit-identical.
+#[cfg(target_arch = "x86_64")]
+mod affine_avx2 {
+    use super::{Affine, AffineJob, FrameRef, source_pos};
+    use std::arch::x86_64::*;
+
+    /// AVX2 is there and the plane's byte offsets fit the 32-bit gather indices.
+    pub(super) fn usable(frame: &FrameRef, bpp: usize) -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+            && frame.width >= 2
+            && frame.height >= 3
+            && frame.planes[0].data.len() < i32::MAX as usize
+            && frame.planes[0].stride >= frame.width * bpp
+    }
+
+    /// Tensor pixels [a, b) of a row (b − a a multiple of 8) whose source positions
+    /// lie in [0, w − 1) × [0, h − 2). Positions are monotonic along a row, so the
+    /// inside set is an interval, checked at its ends.
+    pub(super) fn inside_run(
+        frame: &FrameRef,
+        m: &Affine,
+        row: [f32; 2],
+        tw: usize,
+    ) -> (usize, usize) {
+        let (xm, ym) = ((frame.width - 1) as f32, (frame.height - 2) as f32);
+        let ok = |i: usize| {
+            let [x, y] = source_pos(m, i, row);
+            (0.0..xm).contains(&x) && (0.0..ym).contains(&y)
+        };
+        // The interval from the line, then stepped in at ends that round outside.
+        let (mut lo, mut hi) = (0.0f32, tw as f32 - 1.0);
+        for (k, (s, max)) in [(row[0], xm), (row[1], ym)].into_iter().enumerate() {
+            let d = if k == 0 { m.0[0] } else { m.0[3] };
+            let s = s + d * 0.5;
+            if d == 0.0 {
+                if !(0.0..max).contains(&s) {
+                    return (0, 0);
+                }
+                continue;
+            }
+            let (t0, t1) = (-s / d, (max - s) / d);
+            lo = lo.max(t0.min(t1));
+            hi = hi.min(t0.max(t1));
+        }
+        if !(lo.is_finite() && hi.is_finite()) || lo > hi {
+            return (0, 0);
+        }
+        let (mut a, mut b) = (lo.ceil() as usize, (hi.floor() as usize + 1).min(tw));
+        while a < b && !ok(a) {
+            a += 1;
+        }
+        while a < b && !ok(b - 1) {
+            b -= 1;
+        }
+        if a >= b {
+            return (0, 0);
+        }
+        (a, a + (b - a) / 8 * 8)
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and `usable` held for the frame; every tensor pixel of
+    /// [a, b) of row `ty` is inside as [`inside_run`] defines it; `job.step == 1`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn run<const BPP: usize>(
+        job: &AffineJob<BPP>,
+        ty: usize,
+        row: [f32; 2],
+        a: usize,
+        b: usize,
+        dst: &mut [f32],
+    ) {
+        let (m, norm) = (&job.m.0, job.norm);
+        let p = &job.frame.planes[0];
+        let base = p.data.as_ptr() as *const i32;
+        let stride = _mm256_set1_epi32(p.stride as i32);
+        let bpp = _mm256_set1_epi32(BPP as i32);
+        let byte = _mm256_set1_epi32(0xff);
+        let lanes = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
+        let (m0, m3) = (_mm256_set1_ps(m[0]), _mm256_set1_ps(m[3]));
+        let (r0, r1) = (_mm256_set1_ps(row[0]), _mm256_set1_ps(row[1]));
+        let mut out = [0f32; 8];
+        for start in (a..b).step_by(8) {
+            // x = tx + 0.5 exactly as `source_pos` forms it (tx < 2^24).
+            let x = _mm256_add_ps(_mm256_set1_ps(start as f32), lanes);
+            let sx = _mm256_add_ps(_mm256_mul_ps(m0, x), r0);
+            let sy = _mm256_add_ps(_mm256_mul_ps(m3, x), r1);
+            let (x0, y0) = (_mm256_cvttps_epi32(sx), _mm256_cvttps_epi32(sy));
+            let wx = _mm256_sub_ps(sx, _mm256_cvtepi32_ps(x0));
+            let wy = _mm256_sub_ps(sy, _mm256_cvtepi32_ps(y0));
+            let at = _mm256_add_epi32(_mm256_mullo_epi32(y0, stride), _mm256_mullo_epi32(x0, bpp));
+            // SAFETY: every tap is inside the plane and at least 4 bytes before its end
+            // (the caller's contract); gathers read unaligned 4-byte words.
+            let (tl, tr, bl, br) = unsafe {
+                (
+                    _mm256_i32gather_epi32::<1>(base, at),
+                    _mm256_i32gather_epi32::<1>(base, _mm256_add_epi32(at, bpp)),
+                    _mm256_i32gather_epi32::<1>(base, _mm256_add_epi32(at, stride)),
+                    _mm256_i32gather_epi32::<1>(
+                        base,
+                        _mm256_add_epi32(_mm256_add_epi32(at, stride), bpp),
+                    ),
+                )
+            };
+            for (c, &o) in job.offsets.iter().enumerate() {
+                let sh = _mm_cvtsi32_si128(8 * o as i32);
+                let ch = |v| _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(v, sh), byte));
+                let (q0, q1, q2, q3) = (ch(tl), ch(tr), ch(bl), ch(br));
+                // lerp2: top = a + (b − a)·wx, bot likewise, top + (bot − top)·wy.
+                let top = _mm256_add_ps(q0, _mm256_mul_ps(_mm256_sub_ps(q1, q0), wx));
+                let bot = _mm256_add_ps(q2, _mm256_mul_ps(_mm256_sub_ps(q3, q2), wx));
+                let v = _mm256_add_ps(top, _mm256_mul_ps(_mm256_sub_ps(bot, top), wy));
+                let v = _mm256_mul_ps(
+                    _mm256_sub_ps(v, _mm256_set1_ps(norm.mean[c])),
+                    _mm256_set1_ps(norm.mul[c]),
+                );
+                let i = job.first[c] + ty * job.tw + start;
+                // SAFETY: `out` holds 8 floats.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+                dst[i..i + 8].copy_from_slice(&out);
             }
         }
     }
@@ -594,6 +762,54 @@ mod tests {
                 assert!(bit_identical(&fast, &slow), "{what} angle {angle}");
             }
         });
+    }
+
+    /// The AVX2 runs give the generic path's values bit for bit, on a plane that ends
+    /// right after its last pixel, with crops reaching every edge of the frame.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn affine_runs_match_the_generic_path_up_to_the_frame_edges() {
+        let (w, h) = (53, 41);
+        let mut simd_pixels = 0;
+        for format in [PixelFormat::Rgb, PixelFormat::Bgra] {
+            let (bpp, _) = format.packed_layout().unwrap();
+            let data: Vec<u8> = (0..w * h * bpp).map(|i| (i * 73 % 253) as u8).collect();
+            let f = FrameRef::packed(format, w, h, &data).unwrap();
+            let norm = Normalize {
+                mean: [127.5, 120.0, 3.0],
+                mul: [1.0 / 127.5, 0.5, 2.0],
+                bgr: format == PixelFormat::Rgb,
+                nchw: true,
+            };
+            for (k, angle) in [0.0f32, 0.05, -0.4, 1.3, 3.1].into_iter().enumerate() {
+                for (cx, cy, size) in [
+                    (26.5, 20.5, 40.0),
+                    (26.5, 20.5, 60.0),
+                    (50.0, 38.0, 20.0),
+                    (3.0, 2.0, 12.0),
+                ] {
+                    let m = Affine::square_crop(cx, cy, size + k as f32, angle, 40);
+                    let (mut fast, mut slow) = (vec![9.0; 3 * 1600], vec![9.0; 3 * 1600]);
+                    frame_to_tensor_affine(&f, &m, 40, 40, &norm, &mut fast);
+                    any_to_tensor_affine(&f, &m, 40, 40, &norm, &mut slow);
+                    assert!(
+                        bit_identical(&fast, &slow),
+                        "{format:?} angle {angle} crop {cx} {cy} {size}"
+                    );
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        simd_pixels += (0..40)
+                            .map(|ty| {
+                                let (a, b) = affine_avx2::inside_run(&f, &m, row_terms(&m, ty), 40);
+                                b - a
+                            })
+                            .sum::<usize>();
+                    }
+                }
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            assert!(simd_pixels > 20_000, "{simd_pixels}");
+        }
     }
 
     /// The packed letterbox path gives the generic path's values exactly, with scales
