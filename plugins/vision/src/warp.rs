@@ -252,6 +252,7 @@ impl MeshWarp {
         let job = Job {
             tris: &self.tris,
             w: self.out_w,
+            h: self.out_h,
             words: self.out_w.div_ceil(64),
             threads: threads.clamp(1, self.out_h),
         };
@@ -385,6 +386,11 @@ trait Sampler: Sync {
         fill_inner_scalar(self, row, xy, st);
     }
 
+    /// Hints that source rows `rows` (clamped to the frame) will be read soon.
+    fn prefetch_rows(&self, rows: std::ops::Range<usize>) {
+        let _ = rows;
+    }
+
     /// RGB at a sample position in pixel-index units, clamped to the frame.
     #[inline(always)]
     fn at(&self, sx: f64, sy: f64) -> [u8; 3] {
@@ -512,6 +518,26 @@ fn fill_clamped<S: Sampler>(s: &S, row: &mut [u8], (mut x, mut y): (i64, i64), s
 /// 64 KB, about what the core's L1 and L2 keep beside the output.
 const TILE_ROWS: usize = 32;
 
+/// Source rows above and below the next tile's own that [`Job::band`] prefetches, for
+/// the head's motion.
+const PREFETCH_MARGIN: usize = 8;
+
+/// Asks the cache for every line of `bytes` (a hint: no effect on the results).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch reads nothing architecturally; the address is in `bytes`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr() as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// Rounding offset of a 32.32 position onto the 11-bit grid.
 const R: i64 = 1 << (31 - WB);
 const MASK: usize = W as usize - 1;
@@ -566,6 +592,15 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
         let ch = |k: usize| lerp2(a[k], b[k], c[k], e[k], wx, wy);
         let (r, g, b) = (ch(Self::RED), ch(1), ch(2 - Self::RED));
         [r, g, b]
+    }
+
+    fn prefetch_rows(&self, rows: std::ops::Range<usize>) {
+        let row_bytes = (self.max.0 + 1) * BPP;
+        for y in rows.start..rows.end.min(self.max.1 + 1) {
+            if let Some(r) = self.data.get(y * self.stride..y * self.stride + row_bytes) {
+                prefetch(r);
+            }
+        }
     }
 
     #[inline(always)]
@@ -732,6 +767,7 @@ impl Sampler for Yuv<'_> {
 struct Job<'a> {
     tris: &'a [Prepared],
     w: usize,
+    h: usize,
     words: usize,
     threads: usize,
 }
@@ -769,7 +805,20 @@ impl Job<'_> {
         // Tiles of TILE_ROWS rows, each drawing its part of every triangle in order:
         // the source rows a tile reads stay in cache, where the depth-sorted order jumps
         // across the whole source (the bytes are the same either way).
+        // Each tile also asks the cache for the next tile's output rows and the source
+        // rows around them: the models run between two frames evict both, and the
+        // triangles' order reads them too irregularly for the hardware to foresee.
+        let (_, ym) = s.max_xy();
+        let scale = (ym + 1) as f64 / self.h as f64;
         for tile in (y_start..y_end).step_by(TILE_ROWS) {
+            let (next, next_end) = (tile + TILE_ROWS, (tile + 2 * TILE_ROWS).min(y_end));
+            if next < next_end {
+                prefetch(&out[(next - y_start) * w * 4..(next_end - y_start) * w * 4]);
+                let src = |y: usize| (y as f64 * scale) as usize;
+                s.prefetch_rows(
+                    src(next).saturating_sub(PREFETCH_MARGIN)..src(next_end) + PREFETCH_MARGIN,
+                );
+            }
             self.tile(s, out, mask, y_start, tile, (tile + TILE_ROWS).min(y_end));
         }
         // Pixels no triangle covered: the source pixel at the same position.
