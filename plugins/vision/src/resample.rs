@@ -410,7 +410,13 @@ fn packed_affine<const BPP: usize>(
     };
     #[cfg(target_arch = "x86_64")]
     let avx2 = step == 1 && affine_avx2::usable(frame, BPP);
+    for ty in 0..PREFETCH_AHEAD.min(th) {
+        prefetch_source_row::<BPP>(frame, m, ty, tw);
+    }
     for ty in 0..th {
+        if ty + PREFETCH_AHEAD < th {
+            prefetch_source_row::<BPP>(frame, m, ty + PREFETCH_AHEAD, tw);
+        }
         let row = row_terms(m, ty);
         #[cfg(target_arch = "x86_64")]
         if avx2 {
@@ -422,6 +428,37 @@ fn packed_affine<const BPP: usize>(
             continue;
         }
         job.scalar(ty, row, 0, tw, dst);
+    }
+}
+
+/// Tensor rows ahead of the one being drawn whose source pixels are prefetched: the
+/// frame is usually cold (just captured, or evicted by the previous model's run), and
+/// a rotated crop reads it too irregularly for the hardware prefetcher.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Prefetches the source rectangle tensor row `ty` of crop `m` reads.
+fn prefetch_source_row<const BPP: usize>(frame: &FrameRef, m: &Affine, ty: usize, tw: usize) {
+    let row = row_terms(m, ty);
+    let ([ax, ay], [bx, by]) = (source_pos(m, 0, row), source_pos(m, tw.max(1) - 1, row));
+    let (w, h) = (frame.width as f32, frame.height as f32);
+    let span = |a: f32, b: f32, max: f32| {
+        let (lo, hi) = (
+            a.min(b).floor().max(0.0),
+            (a.max(b).ceil() + 1.0).min(max - 1.0),
+        );
+        (lo <= hi).then_some((lo as usize, hi as usize))
+    };
+    let (Some((x0, x1)), Some((y0, y1))) = (span(ax, bx, w), span(ay, by, h)) else {
+        return;
+    };
+    let p = &frame.planes[0];
+    for y in y0..=y1 {
+        if let Some(r) = p
+            .data
+            .get(y * p.stride + x0 * BPP..y * p.stride + (x1 + 1) * BPP)
+        {
+            crate::prefetch(r);
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 use crate::delaunay::orient;
 use crate::frame::{FrameRef, PixelFormat, yuv_to_rgb};
+use crate::prefetch;
 
 /// Points along the border of a `w`×`h` frame (continuous coordinates, so the corners
 /// are (0, 0), (w, 0), (w, h), (0, h)): each side split into `per_side` equal
@@ -521,22 +522,6 @@ const TILE_ROWS: usize = 32;
 /// Source rows above and below the next tile's own that [`Job::band`] prefetches, for
 /// the head's motion.
 const PREFETCH_MARGIN: usize = 8;
-
-/// Asks the cache for every line of `bytes` (a hint: no effect on the results).
-#[inline]
-fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
-        // SAFETY: a prefetch reads nothing architecturally; the address is in `bytes`.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                line.as_ptr() as *const i8
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
 
 /// Rounding offset of a 32.32 position onto the 11-bit grid.
 const R: i64 = 1 << (31 - WB);
