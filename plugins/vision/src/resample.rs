@@ -552,13 +552,16 @@ mod affine_avx2 {
     use super::{Affine, AffineJob, FrameRef, source_pos};
     use std::arch::x86_64::*;
 
-    /// AVX2 is there and the plane's byte offsets fit the 32-bit gather indices.
+    /// AVX2 is there, the plane holds every pixel (checked again here: the gathers'
+    /// bounds rest on it) and its byte offsets fit the 32-bit gather indices.
     pub(super) fn usable(frame: &FrameRef, bpp: usize) -> bool {
+        let p = &frame.planes[0];
         std::arch::is_x86_feature_detected!("avx2")
             && frame.width >= 2
             && frame.height >= 3
-            && frame.planes[0].data.len() < i32::MAX as usize
-            && frame.planes[0].stride >= frame.width * bpp
+            && p.data.len() < i32::MAX as usize
+            && p.stride >= frame.width * bpp
+            && p.data.len() >= p.stride * (frame.height - 1) + frame.width * bpp
     }
 
     /// Tensor pixels [a, b) of a row (b − a a multiple of 8) whose source positions
