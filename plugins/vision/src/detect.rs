@@ -129,17 +129,18 @@ pub fn detection_region(boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
     Some([snap(cx - side / 2.0), snap(cy - side / 2.0), side])
 }
 
-/// Whether the region `prev` (as [`detection_region`] gives) still serves for the faces
-/// `boxes`: it holds each with a quarter of the largest face's side to spare, and its
-/// side is within 0.8-1.25 of what [`detection_region`] would give now. Kept, the
-/// region does not move with the detector's own noise: a still face is searched in the
-/// same pixels at the same scale, so it keeps exactly the same box.
-pub fn region_holds(prev: [f32; 3], boxes: &[[f32; 4]]) -> bool {
-    let Some(now) = detection_region(boxes) else {
-        return false;
+/// The region to search for the faces `boxes` of the last frame: `prev` while it
+/// still serves, else a new one from [`detection_region`] (`None`: the whole frame).
+/// `prev` serves while it holds each face with a quarter of the largest face's side to
+/// spare and its side is within 0.8-1.25 of the new one's. Kept, the region does not
+/// move with the detector's own noise: a still face is searched in the same pixels at
+/// the same scale, so it keeps exactly the same box.
+pub fn next_region(prev: Option<[f32; 3]>, boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
+    let now = detection_region(boxes)?;
+    let Some([x0, y0, side]) = prev else {
+        return Some(now);
     };
     let largest = boxes.iter().map(long_side).fold(0.0f32, f32::max);
-    let [x0, y0, side] = prev;
     let spare = 0.25 * largest;
     let inside = boxes.iter().all(|b| {
         b[0] >= x0 + spare
@@ -147,7 +148,11 @@ pub fn region_holds(prev: [f32; 3], boxes: &[[f32; 4]]) -> bool {
             && b[2] <= x0 + side - spare
             && b[3] <= y0 + side - spare
     });
-    inside && (0.8..=1.25).contains(&(now[2] / side))
+    Some(if inside && (0.8..=1.25).contains(&(now[2] / side)) {
+        [x0, y0, side]
+    } else {
+        now
+    })
 }
 
 /// Whether any of the boxes `found` (frame pixels) is a face other than the `tracked`
@@ -462,13 +467,16 @@ mod tests {
     fn a_region_is_kept_while_the_faces_stay_well_inside() {
         let face = [200.0, 100.0, 300.0, 200.0];
         let r = detection_region(&[face]).unwrap();
-        assert!(region_holds(r, &[face]));
+        let holds = |b: &[[f32; 4]]| next_region(Some(r), b) == Some(r);
+        assert!(holds(&[face]));
         // A few pixels of detector noise: kept.
-        assert!(region_holds(r, &[[203.0, 98.0, 304.0, 197.0]]));
+        assert!(holds(&[[203.0, 98.0, 304.0, 197.0]]));
         // Moved to within a quarter face of the edge, or grown by half: a new one.
-        assert!(!region_holds(r, &[[250.0, 100.0, 350.0, 200.0]]));
-        assert!(!region_holds(r, &[[175.0, 75.0, 325.0, 225.0]]));
-        assert!(!region_holds(r, &[]));
+        let moved = [250.0, 100.0, 350.0, 200.0];
+        assert_eq!(next_region(Some(r), &[moved]), detection_region(&[moved]));
+        assert!(!holds(&[[175.0, 75.0, 325.0, 225.0]]));
+        // No faces: the whole frame.
+        assert_eq!(next_region(Some(r), &[]), None);
     }
 
     #[test]

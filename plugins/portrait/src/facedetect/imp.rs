@@ -444,11 +444,7 @@ impl BaseTransformImpl for FaceDetect {
 /// The region to look for `boxes` in: the last one while it holds them, else a new one
 /// (kept in `last`).
 fn region_for(last: &mut Option<[f32; 3]>, boxes: &[[f32; 4]]) -> Option<[f32; 3]> {
-    use portrait_vision::detect::{detection_region, region_holds};
-    *last = match *last {
-        Some(r) if region_holds(r, boxes) => Some(r),
-        _ => detection_region(boxes),
-    };
+    *last = portrait_vision::detect::next_region(*last, boxes);
     *last
 }
 
@@ -569,21 +565,23 @@ impl FaceDetect {
             // Faces the whole frame showed: their boxes from their region too, as on the
             // frames that follow, so that a still face keeps one box (a region's boxes
             // differ from the whole frame's by a few pixels).
-            let mut in_region = in_region;
-            if region && !in_region && !st.dets.is_empty() && st.detector.detects_regions() {
-                st.boxes.clear();
-                st.boxes.extend(st.dets.iter().map(|d| d.bbox));
-                if let Some(r) = region_for(&mut st.region, &st.boxes)
-                    && let Ok(d) = st.detector.detect_region(&view, &params, r)
-                    && detector::redetection_holds(d.len(), st.dets.len())
-                {
-                    st.dets.clear();
-                    st.dets.extend_from_slice(d);
-                    in_region = true;
-                }
-            }
             st.boxes.clear();
             st.boxes.extend(st.dets.iter().map(|d| d.bbox));
+            let mut in_region = in_region;
+            if region
+                && !in_region
+                && !st.dets.is_empty()
+                && st.detector.detects_regions()
+                && let Some(r) = region_for(&mut st.region, &st.boxes)
+                && let Ok(d) = st.detector.detect_region(&view, &params, r)
+                && detector::redetection_holds(d.len(), st.dets.len())
+            {
+                st.dets.clear();
+                st.dets.extend_from_slice(d);
+                st.boxes.clear();
+                st.boxes.extend(st.dets.iter().map(|d| d.bbox));
+                in_region = true;
+            }
             st.tracker.assign(&st.boxes, &mut st.ids, 0.3);
             st.faces.clear();
             st.faces.extend(
