@@ -275,7 +275,11 @@ fn overload(after_source: &str, before_sink: &str) {
     let mut light_since = None;
     let mut heavy_stats = Vec::new();
     let mut all_back = None;
-    while start.elapsed() < Duration::from_secs(60) {
+    // Room for the slowest recovery the degrader allows: a calm spell of 3 s per tier
+    // step, doubled up to 8× (24 s) after recoveries the heavy phase undid, for three
+    // steps, the elements one after the other. (60 s was once too short: a run whose
+    // heavy phase flapped twice had the last element back at tier 0 after ~61 s.)
+    while start.elapsed() < Duration::from_secs(100) {
         let t = start.elapsed().as_secs_f64();
         if t >= HEAVY && light_since.is_none() {
             for n in ["fd", "me", "pa"] {
