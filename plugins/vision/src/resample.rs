@@ -440,6 +440,9 @@ const PREFETCH_AHEAD: usize = 4;
 fn prefetch_source_row<const BPP: usize>(frame: &FrameRef, m: &Affine, ty: usize, tw: usize) {
     let row = row_terms(m, ty);
     let ([ax, ay], [bx, by]) = (source_pos(m, 0, row), source_pos(m, tw.max(1) - 1, row));
+    if ![ax, ay, bx, by].iter().all(|v| v.is_finite()) {
+        return;
+    }
     let (w, h) = (frame.width as f32, frame.height as f32);
     let span = |a: f32, b: f32, max: f32| {
         let (lo, hi) = (
