@@ -568,8 +568,7 @@ mod affine_avx2 {
     }
 
     /// Tensor pixels [a, b) of a row (b − a a multiple of 8) whose source positions
-    /// lie in [0, w − 1) × [0, h − 2). Positions are monotonic along a row, so the
-    /// inside set is an interval, checked at its ends.
+    /// lie in [0, w − 1) × [0, h − 2).
     pub(super) fn inside_run(
         frame: &FrameRef,
         m: &Affine,
@@ -581,34 +580,10 @@ mod affine_avx2 {
             let [x, y] = source_pos(m, i, row);
             (0.0..xm).contains(&x) && (0.0..ym).contains(&y)
         };
-        // The interval from the line, then stepped in at ends that round outside.
-        let (mut lo, mut hi) = (0.0f32, tw as f32 - 1.0);
-        for (k, (s, max)) in [(row[0], xm), (row[1], ym)].into_iter().enumerate() {
-            let d = if k == 0 { m.0[0] } else { m.0[3] };
-            let s = s + d * 0.5;
-            if d == 0.0 {
-                if !(0.0..max).contains(&s) {
-                    return (0, 0);
-                }
-                continue;
-            }
-            let (t0, t1) = (-s / d, (max - s) / d);
-            lo = lo.max(t0.min(t1));
-            hi = hi.min(t0.max(t1));
-        }
-        if !(lo.is_finite() && hi.is_finite()) || lo > hi {
-            return (0, 0);
-        }
-        let (mut a, mut b) = (lo.ceil() as usize, (hi.floor() as usize + 1).min(tw));
-        while a < b && !ok(a) {
-            a += 1;
-        }
-        while a < b && !ok(b - 1) {
-            b -= 1;
-        }
-        if a >= b {
-            return (0, 0);
-        }
+        let d = [m.0[0] as f64, m.0[3] as f64];
+        // Tensor pixel i samples at i + 0.5.
+        let start = [row[0] as f64 + d[0] * 0.5, row[1] as f64 + d[1] * 0.5];
+        let (a, b) = crate::inside_interval(start, d, tw, [xm as f64, ym as f64], ok);
         (a, a + (b - a) / 8 * 8)
     }
 

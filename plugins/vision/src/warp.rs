@@ -462,42 +462,16 @@ fn fill_span<S: Sampler>(s: &S, row: &mut [u8], sx: f64, sy: f64, dx: f64, dy: f
 }
 
 /// Samples [a, b) of the `n` at `s` + i·`d` that lie at least 1/1000 px inside the
-/// last column and row (`max`); (0, 0) when none do. The set is an interval (each
-/// axis is linear in i), found from the line and then checked at its ends.
+/// last column and row (`max`); (0, 0) when none do.
+#[inline(always)]
 fn inner_range(s: [f64; 2], d: [f64; 2], n: usize, max: [usize; 2]) -> (usize, usize) {
-    let hi = |k: usize| max[k] as f64 - 1e-3;
+    let hi = max.map(|m| m as f64 - 1e-3);
+    // Written out (no iterator): this runs for every span of every triangle.
     let ok = |i: usize| {
         let f = i as f64;
-        (0..2).all(|k| (0.0..=hi(k)).contains(&(s[k] + d[k] * f)))
+        (0.0..=hi[0]).contains(&(s[0] + d[0] * f)) && (0.0..=hi[1]).contains(&(s[1] + d[1] * f))
     };
-    if n > 0 && ok(0) && ok(n - 1) {
-        return (0, n);
-    }
-    let (mut lo_i, mut hi_i) = (0.0f64, n as f64 - 1.0);
-    for k in 0..2 {
-        if d[k] == 0.0 {
-            if !(0.0..=hi(k)).contains(&s[k]) {
-                return (0, 0);
-            }
-            continue;
-        }
-        let (t0, t1) = (-s[k] / d[k], (hi(k) - s[k]) / d[k]);
-        lo_i = lo_i.max(t0.min(t1));
-        hi_i = hi_i.min(t0.max(t1));
-    }
-    let (lo_i, hi_i) = (lo_i.ceil(), hi_i.floor());
-    if lo_i > hi_i {
-        return (0, 0);
-    }
-    let (mut a, mut b) = (lo_i as usize, hi_i as usize + 1);
-    // Rounding can put an end a sample outside: step inwards.
-    while a < b && !ok(a) {
-        a += 1;
-    }
-    while a < b && !ok(b - 1) {
-        b -= 1;
-    }
-    if a < b { (a, b) } else { (0, 0) }
+    crate::inside_interval(s, d, n, hi, ok)
 }
 
 /// Fills `row` with samples at 32.32 positions `xy` + i·`st`, clamped to the frame.
