@@ -463,8 +463,14 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "\nself-reenactment: portrait = frame k of the video, driven by the same video; PSNR (RGB) / SSIM (luma) against the real frames, mean over frames\n"
     );
-    eprintln!(
-        "{:<26} {:>8} {:>4} {:>5} {:>5}  {:<20} {:<20}  {:<20} {:<20}",
+    // The header and the rows share one layout.
+    let row = |c: [&str; 9]| {
+        eprintln!(
+            "{:<26} {:>8} {:>4} {:>5} {:>5}  {:<20} {:<20}  {:<20} {:<20}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+        )
+    };
+    row([
         "video",
         "size",
         "k",
@@ -473,21 +479,20 @@ fn main() -> anyhow::Result<()> {
         "face: renderer",
         "face: static",
         "mouth open: renderer",
-        "mouth open: static"
-    );
+        "mouth open: static",
+    ]);
     for r in &results {
-        eprintln!(
-            "{:<26} {:>8} {:>4} {:>5} {:>5}  {:<20} {:<20}  {:<20} {:<20}",
+        row([
             r.name,
-            format!("{}x{}", r.size.0, r.size.1),
-            r.k,
-            r.frames,
-            r.open_frames,
-            r.face.renderer.text(),
-            r.face.fixed.text(),
-            r.mouth_open.renderer.text(),
-            r.mouth_open.fixed.text()
-        );
+            &format!("{}x{}", r.size.0, r.size.1),
+            &r.k.to_string(),
+            &r.frames.to_string(),
+            &r.open_frames.to_string(),
+            &r.face.renderer.text(),
+            &r.face.fixed.text(),
+            &r.mouth_open.renderer.text(),
+            &r.mouth_open.fixed.text(),
+        ]);
     }
     eprintln!(
         "\nframe k warped by the mesh onto each real frame's own landmarks, nothing painted (the geometry's ceiling): face box | mouth box, open frames"
