@@ -59,6 +59,9 @@ struct Prepared {
     /// Output pixel centre (px, py) → source sample position (pixel index units):
     /// `sx = m0·px + m1·py + m2`, `sy = m3·px + m4·py + m5`.
     m: [f64; 6],
+    /// Every sample lies inside the source as [`Sampler::fill_inner`] needs: its
+    /// spans skip the clamping tests.
+    inner: bool,
 }
 
 impl Prepared {
@@ -87,7 +90,7 @@ impl Prepared {
 
 /// `c − a·x ≥ 0` along the rows (c grows by `s` per row), as a bound on x kept exactly:
 /// `q = ⌊c / |a|⌋` with remainder `r` (for a = 0, `q = c`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct EdgeWalk {
     /// Sign of `a`: −1 gives x ≥ −q, +1 gives x ≤ q, 0 gives all or nothing (q ≥ 0).
     kind: i64,
@@ -125,12 +128,12 @@ impl EdgeWalk {
 
     #[inline]
     fn step(&mut self) {
+        // Branch-free: the carry follows the edge's slope, which no predictor learns.
         self.q += self.sq;
         self.r += self.sr;
-        if self.r >= self.d {
-            self.r -= self.d;
-            self.q += 1;
-        }
+        let carry = (self.r >= self.d) as i64;
+        self.r -= carry * self.d;
+        self.q += carry;
     }
 }
 
@@ -194,6 +197,8 @@ pub struct MeshWarp {
     out_h: usize,
     tris: Vec<Prepared>,
     mask: Vec<u64>,
+    /// Per band, each triangle's edges where its last tile left them.
+    walks: Vec<[EdgeWalk; 3]>,
 }
 
 impl MeshWarp {
@@ -214,6 +219,7 @@ impl MeshWarp {
             out_w,
             out_h,
             mask: vec![0; words * out_h],
+            walks: Vec::new(),
         }
     }
 
@@ -249,7 +255,8 @@ impl MeshWarp {
             }
             return;
         }
-        self.prepare(dst_points);
+        let max = (src.width - 1, src.height - 1);
+        self.prepare(dst_points, max);
         let job = Job {
             tris: &self.tris,
             w: self.out_w,
@@ -257,23 +264,29 @@ impl MeshWarp {
             words: self.out_w.div_ceil(64),
             threads: threads.clamp(1, self.out_h),
         };
-        let mask = &mut self.mask[..];
-        let max = (src.width - 1, src.height - 1);
+        // Grown once, then reused: no allocation per frame.
+        let walks = job.threads * self.tris.len().max(1);
+        if self.walks.len() < walks {
+            self.walks.resize(walks, Default::default());
+        }
+        let scratch = (&mut self.mask[..], &mut self.walks[..walks]);
         let (data, stride) = (src.planes[0].data, src.planes[0].stride);
         match src.format {
-            PixelFormat::Rgb => job.run(&Packed::<3, false> { data, stride, max }, out, mask),
-            PixelFormat::Bgr => job.run(&Packed::<3, true> { data, stride, max }, out, mask),
+            PixelFormat::Rgb => job.run(&Packed::<3, false> { data, stride, max }, out, scratch),
+            PixelFormat::Bgr => job.run(&Packed::<3, true> { data, stride, max }, out, scratch),
             PixelFormat::Rgba | PixelFormat::Rgbx => {
-                job.run(&Packed::<4, false> { data, stride, max }, out, mask)
+                job.run(&Packed::<4, false> { data, stride, max }, out, scratch)
             }
             PixelFormat::Bgra | PixelFormat::Bgrx => {
-                job.run(&Packed::<4, true> { data, stride, max }, out, mask)
+                job.run(&Packed::<4, true> { data, stride, max }, out, scratch)
             }
-            PixelFormat::I420 | PixelFormat::Nv12 => job.run(&Yuv { f: *src, max }, out, mask),
+            PixelFormat::I420 | PixelFormat::Nv12 => job.run(&Yuv { f: *src, max }, out, scratch),
         }
     }
 
-    fn prepare(&mut self, dst: &[[f32; 2]]) {
+    /// The triangles to draw for `dst`, on a source whose last column and row are
+    /// `max`.
+    fn prepare(&mut self, dst: &[[f32; 2]], max: (usize, usize)) {
         self.tris.clear();
         let n = self.src.len();
         let (w, h) = (self.out_w as i64, self.out_h as i64);
@@ -327,9 +340,23 @@ impl MeshWarp {
                 y0: y0 as usize,
                 y1: y1 as usize,
                 m,
+                inner: maps_inside(&m, &v, max),
             });
         }
     }
+}
+
+/// Whether `m` takes the fixed-point triangle `v` (and so every pixel centre it
+/// covers) at least 1/1000 px inside the last column and row of the source, with room
+/// for the rounding of a span's positions and their 32.32 steps.
+fn maps_inside(m: &[f64; 6], v: &[[i64; 2]; 3], max: (usize, usize)) -> bool {
+    const ROOM: f64 = 1e-3;
+    let hi = [max.0 as f64 - 1e-3 - ROOM, max.1 as f64 - 1e-3 - ROOM];
+    v.iter().all(|p| {
+        let (x, y) = (p[0] as f64 / ONE as f64, p[1] as f64 / ONE as f64);
+        let (sx, sy) = (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]);
+        (ROOM..=hi[0]).contains(&sx) && (ROOM..=hi[1]).contains(&sy)
+    })
 }
 
 /// The affine map taking triangle `d` onto triangle `s` (continuous coordinates),
@@ -430,11 +457,23 @@ fn lerp2(p00: u8, p01: u8, p10: u8, p11: u8, wx: i32, wy: i32) -> u8 {
 }
 
 /// Fills `row` (packed RGBA) with samples at (sx, sy) + i·(dx, dy), stepping in 32.32
-/// fixed point (drift over a 2^20-pixel span stays below 2^-12 px).
+/// fixed point (drift over a 2^20-pixel span stays below 2^-12 px); `inner`: every
+/// sample is known to be inside as [`Sampler::fill_inner`] needs.
 #[inline(always)]
-fn fill_span<S: Sampler>(s: &S, row: &mut [u8], sx: f64, sy: f64, dx: f64, dy: f64) {
+fn fill_span<S: Sampler>(
+    s: &S,
+    row: &mut [u8],
+    [sx, sy]: [f64; 2],
+    [dx, dy]: [f64; 2],
+    inner: bool,
+) {
     const LIM: f64 = (1u64 << 28) as f64;
     const F: f64 = (1u64 << 32) as f64;
+    if inner {
+        let fixed = |v: f64| (v * F) as i64;
+        s.fill_inner(row, (fixed(sx), fixed(sy)), (fixed(dx), fixed(dy)));
+        return;
+    }
     let last = (row.len() / 4).saturating_sub(1) as f64;
     let (ex, ey) = (sx + dx * last, sy + dy * last);
     if !(sx.abs() < LIM && sy.abs() < LIM && ex.abs() < LIM && ey.abs() < LIM) {
@@ -565,7 +604,12 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
     #[inline(always)]
     fn fill_inner(&self, row: &mut [u8], xy: (i64, i64), st: (i64, i64)) {
         #[cfg(target_arch = "x86_64")]
-        if BPP == 4 && std::arch::is_x86_feature_detected!("avx2") {
+        // Positions below 2^20 px keep the kernel's 32-bit lanes exact.
+        if BPP == 4
+            && self.max.0 < 1 << 20
+            && self.max.1 < 1 << 20
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
             // SAFETY: the CPU has AVX2, checked just above.
             unsafe { rgba_avx2::fill_inner::<BGR>(self.data, self.stride, row, xy, st) };
             return;
@@ -585,33 +629,45 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
     }
 }
 
-/// The inner spans of 4-byte sources two pixels at a time with AVX2, the same
-/// fixed-point arithmetic as [`lerp2`] (so the bytes are identical): each pixel's two
-/// taps of a row are one 8-byte load, spread into (left, right) 16-bit pairs per
-/// channel, blended across by `madd` with (W − wx, wx), then down in 32-bit lanes.
+/// The inner spans of 4-byte sources four pixels at a time with AVX2, the same
+/// fixed-point arithmetic as [`lerp2`] (so the bytes are identical): the four
+/// positions step in 64-bit lanes and become tap offsets in 32-bit lanes; each
+/// pixel's two taps of a row are one 8-byte load, spread into (left, right) 16-bit
+/// pairs per channel, blended across by `madd` with (W − wx, wx), then down in 32-bit
+/// lanes, and the four pixels leave in one 16-byte store.
 #[cfg(target_arch = "x86_64")]
 mod rgba_avx2 {
     use super::{MASK, R, W, WB, fill_inner_scalar};
     use std::arch::x86_64::*;
 
-    /// The 8 bytes at `i`: one row's two taps.
-    #[inline(always)]
-    fn taps(data: &[u8], i: usize) -> i64 {
-        let b: [u8; 8] = data[i..i + 8].try_into().unwrap_or([0; 8]);
-        i64::from_le_bytes(b)
-    }
+    /// Largest source (bytes) whose tap offsets fit the 32-bit lanes.
+    pub(super) const MAX_BYTES: usize = i32::MAX as usize;
 
     /// # Safety
     /// The CPU must support AVX2. Every position must be inside as for
-    /// [`super::Sampler::fill_inner`] (out-of-range reads panic, they are checked).
+    /// [`super::Sampler::fill_inner`], `data.len()` at most [`MAX_BYTES`]; a tap
+    /// outside `data` is still never read (those pixels go the checked scalar way).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn fill_inner<const BGR: bool>(
         data: &[u8],
         stride: usize,
         row: &mut [u8],
-        (mut x, mut y): (i64, i64),
+        (x, y): (i64, i64),
         st: (i64, i64),
     ) {
+        let n = row.len() / 4;
+        if n == 0 {
+            return;
+        }
+        if data.len() > MAX_BYTES || stride > MAX_BYTES {
+            let s = super::Packed::<4, BGR> {
+                data,
+                stride,
+                max: (0, 0),
+            };
+            fill_inner_scalar(&s, row, (x, y), st);
+            return;
+        }
         // Byte k of a lane's 8-byte pixel pair → 16-bit pairs (left, right) for
         // R, G, B; alpha left 0 and set to 255 at the end.
         let (r, b) = if BGR { (2, 0) } else { (0, 2) };
@@ -635,57 +691,192 @@ mod rgba_avx2 {
             z,
             z,
         );
-        let spread = _mm256_set_m128i(hi, lo);
-        let round = _mm256_set1_epi32(1 << (2 * WB - 1));
-        let mut pairs = row.chunks_exact_mut(8);
-        for out in &mut pairs {
-            let (fx0, fy0) = (
-                ((x + R) >> (32 - WB)) as usize,
-                ((y + R) >> (32 - WB)) as usize,
+        let k = Kernel {
+            spread: _mm256_set_m128i(hi, lo),
+            round: _mm256_set1_epi32(1 << (2 * WB - 1)),
+            rr: _mm256_set1_epi64x(R),
+            stride: _mm_set1_epi32(stride as i32),
+            data,
+            stride_usize: stride,
+        };
+        let at = |i: [i64; 4]| {
+            (
+                _mm256_setr_epi64x(
+                    x + i[0] * st.0,
+                    x + i[1] * st.0,
+                    x + i[2] * st.0,
+                    x + i[3] * st.0,
+                ),
+                _mm256_setr_epi64x(
+                    y + i[0] * st.1,
+                    y + i[1] * st.1,
+                    y + i[2] * st.1,
+                    y + i[3] * st.1,
+                ),
+            )
+        };
+        let (mut xs, mut ys) = at([0, 1, 2, 3]);
+        let (sx4, sy4) = (_mm256_set1_epi64x(4 * st.0), _mm256_set1_epi64x(4 * st.1));
+        let mut quads = row.chunks_exact_mut(16);
+        for out in &mut quads {
+            match k.quad::<BGR>(xs, ys) {
+                // SAFETY: `out` is 16 bytes.
+                Some(p) => unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, p) },
+                None => k.scalar::<BGR>(out, xs, ys, st),
+            }
+            xs = _mm256_add_epi64(xs, sx4);
+            ys = _mm256_add_epi64(ys, sy4);
+        }
+        let rest = quads.into_remainder();
+        if !rest.is_empty() {
+            // The last 1–3 pixels: the lanes past the end repeat the last one (inside).
+            let done = (n - rest.len() / 4) as i64;
+            let last = (rest.len() / 4) as i64 - 1;
+            let (xs, ys) = at([0, 1, 2, 3].map(|i: i64| done + i.min(last)));
+            match k.quad::<BGR>(xs, ys) {
+                Some(p) => {
+                    // One 4-byte store per pixel (a copy through memory would be a
+                    // library call).
+                    let px = [
+                        _mm_extract_epi32::<0>(p),
+                        _mm_extract_epi32::<1>(p),
+                        _mm_extract_epi32::<2>(p),
+                    ];
+                    for (o, v) in rest.chunks_exact_mut(4).zip(px) {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+                None => k.scalar::<BGR>(rest, xs, ys, st),
+            }
+        }
+    }
+
+    struct Kernel<'a> {
+        spread: __m256i,
+        round: __m256i,
+        rr: __m256i,
+        stride: __m128i,
+        data: &'a [u8],
+        stride_usize: usize,
+    }
+
+    impl Kernel<'_> {
+        /// Four RGBA pixels at the 32.32 positions in the lanes of `xs`, `ys`; `None`
+        /// when a tap would fall outside the source.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn quad<const BGR: bool>(&self, xs: __m256i, ys: __m256i) -> Option<__m128i> {
+            // 11-bit fixed-point positions, low 32 bits of each 64-bit lane.
+            let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+            let fx = _mm256_srli_epi64::<{ 32 - WB as i32 }>(_mm256_add_epi64(xs, self.rr));
+            let fy = _mm256_srli_epi64::<{ 32 - WB as i32 }>(_mm256_add_epi64(ys, self.rr));
+            let fx = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(fx, even));
+            let fy = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(fy, even));
+            let off = _mm_add_epi32(
+                _mm_mullo_epi32(_mm_srli_epi32::<{ WB as i32 }>(fy), self.stride),
+                _mm_slli_epi32::<2>(_mm_srli_epi32::<{ WB as i32 }>(fx)),
             );
-            let (fx1, fy1) = (
-                ((x + st.0 + R) >> (32 - WB)) as usize,
-                ((y + st.1 + R) >> (32 - WB)) as usize,
+            let o = [
+                _mm_extract_epi32::<0>(off) as u32 as usize,
+                _mm_extract_epi32::<1>(off) as u32 as usize,
+                _mm_extract_epi32::<2>(off) as u32 as usize,
+                _mm_extract_epi32::<3>(off) as u32 as usize,
+            ];
+            let top = o[0].max(o[1]).max(o[2].max(o[3]));
+            if top + self.stride_usize + 8 > self.data.len() {
+                return None;
+            }
+            let p = self.data.as_ptr();
+            let s = self.stride_usize;
+            // SAFETY: every offset + stride + 8 is within `data` (checked above).
+            let (t01, t23, b01, b23) = unsafe {
+                let pair = |a: usize, b: usize| {
+                    _mm_castpd_si128(_mm_loadh_pd(
+                        _mm_castsi128_pd(_mm_loadl_epi64(p.add(a) as *const __m128i)),
+                        p.add(b) as *const f64,
+                    ))
+                };
+                (
+                    pair(o[0], o[1]),
+                    pair(o[2], o[3]),
+                    pair(o[0] + s, o[1] + s),
+                    pair(o[2] + s, o[3] + s),
+                )
+            };
+            let mask = _mm_set1_epi32(MASK as i32);
+            let (wx, wy) = (_mm_and_si128(fx, mask), _mm_and_si128(fy, mask));
+            // (W − wx) in the low, wx in the high 16 bits of each pixel's lane.
+            let kx = _mm_or_si128(
+                _mm_slli_epi32::<16>(wx),
+                _mm_sub_epi32(_mm_set1_epi32(W as i32), wx),
             );
-            x += 2 * st.0;
-            y += 2 * st.1;
-            let i0 = (fy0 >> WB) * stride + (fx0 >> WB) * 4;
-            let i1 = (fy1 >> WB) * stride + (fx1 >> WB) * 4;
-            let top = _mm_set_epi64x(taps(data, i1), taps(data, i0));
-            let bot = _mm_set_epi64x(taps(data, i1 + stride), taps(data, i0 + stride));
-            let top = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(top), spread);
-            let bot = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bot), spread);
-            let (wx0, wx1) = ((fx0 & MASK) as i32, (fx1 & MASK) as i32);
-            let (k0, k1) = (
-                (wx0 << 16) | (W as i32 - wx0),
-                (wx1 << 16) | (W as i32 - wx1),
+            let (kx, wy) = (_mm256_castsi128_si256(kx), _mm256_castsi128_si256(wy));
+            let (i01, i23) = (
+                _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+                _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
             );
-            let wx = _mm256_setr_epi32(k0, k0, k0, k0, k1, k1, k1, k1);
-            let (wy0, wy1) = ((fy0 & MASK) as i32, (fy1 & MASK) as i32);
-            let wy = _mm256_setr_epi32(wy0, wy0, wy0, wy0, wy1, wy1, wy1, wy1);
+            let v01 = self.blend(
+                t01,
+                b01,
+                _mm256_permutevar8x32_epi32(kx, i01),
+                _mm256_permutevar8x32_epi32(wy, i01),
+            );
+            let v23 = self.blend(
+                t23,
+                b23,
+                _mm256_permutevar8x32_epi32(kx, i23),
+                _mm256_permutevar8x32_epi32(wy, i23),
+            );
+            // 32 → 16 → 8 bits: lane 0 holds pixels 0 and 2, lane 1 pixels 1 and 3.
+            let v = _mm256_packus_epi32(v01, v23);
+            let v = _mm256_packus_epi16(v, v);
+            let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));
+            Some(_mm_or_si128(
+                _mm256_castsi256_si128(v),
+                _mm_set1_epi32(0xff00_0000u32 as i32),
+            ))
+        }
+
+        /// Two pixels (`top`, `bot`: their taps of the upper and lower row, 8 bytes
+        /// each) blended across by `kx` and down by `wy`: 32-bit R, G, B, 0 per lane.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn blend(&self, top: __m128i, bot: __m128i, kx: __m256i, wy: __m256i) -> __m256i {
+            let top = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(top), self.spread);
+            let bot = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bot), self.spread);
             // Across: p_left·(W − wx) + p_right·wx; down: top·2^WB + (bot − top)·wy.
-            let t = _mm256_madd_epi16(top, wx);
-            let u = _mm256_madd_epi16(bot, wx);
+            let t = _mm256_madd_epi16(top, kx);
+            let u = _mm256_madd_epi16(bot, kx);
             let v = _mm256_add_epi32(
                 _mm256_slli_epi32::<{ WB as i32 }>(t),
                 _mm256_mullo_epi32(_mm256_sub_epi32(u, t), wy),
             );
-            let v = _mm256_srli_epi32::<{ 2 * WB as i32 }>(_mm256_add_epi32(v, round));
-            let v = _mm256_packus_epi16(_mm256_packus_epi32(v, v), v);
-            let p0 = _mm256_extract_epi32::<0>(v) as u32 | 0xff00_0000;
-            let p1 = _mm256_extract_epi32::<4>(v) as u32 | 0xff00_0000;
-            out[..4].copy_from_slice(&p0.to_le_bytes());
-            out[4..].copy_from_slice(&p1.to_le_bytes());
+            _mm256_srli_epi32::<{ 2 * WB as i32 }>(_mm256_add_epi32(v, self.round))
         }
-        let rest = pairs.into_remainder();
-        if !rest.is_empty() {
-            // `px_inner` reads only `data` and `stride`.
+
+        /// The pixels of `out` one at a time with checked reads, from the first
+        /// lane's position onwards by `st` (a broken precondition panics here rather
+        /// than read outside `data`).
+        #[cold]
+        fn scalar<const BGR: bool>(
+            &self,
+            out: &mut [u8],
+            xs: __m256i,
+            ys: __m256i,
+            st: (i64, i64),
+        ) {
+            let (mut x, mut y) = ([0i64; 4], [0i64; 4]);
+            // SAFETY: the arrays are 32 bytes.
+            unsafe {
+                _mm256_storeu_si256(x.as_mut_ptr() as *mut __m256i, xs);
+                _mm256_storeu_si256(y.as_mut_ptr() as *mut __m256i, ys);
+            }
             let s = super::Packed::<4, BGR> {
-                data,
-                stride,
+                data: self.data,
+                stride: self.stride_usize,
                 max: (0, 0),
             };
-            fill_inner_scalar(&s, rest, (x, y), st);
+            fill_inner_scalar(&s, out, (x[0], y[0]), st);
         }
     }
 }
@@ -732,30 +923,43 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn run<S: Sampler>(&self, s: &S, out: &mut [u8], mask: &mut [u64]) {
+    /// The scratch: the row masks and, `threads` times over, a walk per triangle.
+    fn run<S: Sampler>(
+        &self,
+        s: &S,
+        out: &mut [u8],
+        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
+    ) {
         let h = out.len() / (self.w * 4);
         let band = h.div_ceil(self.threads);
         if self.threads == 1 {
-            self.band(s, out, mask, 0);
+            self.band(s, out, (mask, walks), 0);
             return;
         }
         std::thread::scope(|scope| {
             let mut bands = out
                 .chunks_mut(band * self.w * 4)
                 .zip(mask.chunks_mut(band * self.words))
+                .zip(walks.chunks_mut(self.tris.len().max(1)))
                 .enumerate();
             let first = bands.next();
-            for (i, (o, m)) in bands {
-                scope.spawn(move || self.band(s, o, m, i * band));
+            for (i, ((o, m), wk)) in bands {
+                scope.spawn(move || self.band(s, o, (m, wk), i * band));
             }
-            if let Some((_, (o, m))) = first {
-                self.band(s, o, m, 0);
+            if let Some((_, ((o, m), wk))) = first {
+                self.band(s, o, (m, wk), 0);
             }
         });
     }
 
     /// Renders output rows [y_start, y_start + out.len() / (4·w)).
-    fn band<S: Sampler>(&self, s: &S, out: &mut [u8], mask: &mut [u64], y_start: usize) {
+    fn band<S: Sampler>(
+        &self,
+        s: &S,
+        out: &mut [u8],
+        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
+        y_start: usize,
+    ) {
         let (w, words) = (self.w, self.words);
         let rows = out.len() / (w * 4);
         let y_end = y_start + rows;
@@ -778,7 +982,8 @@ impl Job<'_> {
                     src(next).saturating_sub(PREFETCH_MARGIN)..src(next_end) + PREFETCH_MARGIN,
                 );
             }
-            self.tile(s, out, mask, y_start, tile, (tile + TILE_ROWS).min(y_end));
+            let rows = tile..(tile + TILE_ROWS).min(y_end);
+            self.tile(s, out, (mask, walks), y_start, rows);
         }
         // Pixels no triangle covered: the source pixel at the same position.
         for r in 0..rows {
@@ -798,26 +1003,29 @@ impl Job<'_> {
         }
     }
 
-    /// Draws rows [ya, yb) of every triangle into a band that starts at row `y0`.
+    /// Draws `rows` of every triangle into a band that starts at row `y0`.
     fn tile<S: Sampler>(
         &self,
         s: &S,
         out: &mut [u8],
-        mask: &mut [u64],
+        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
         y0: usize,
-        ya: usize,
-        yb: usize,
+        rows: std::ops::Range<usize>,
     ) {
         let (w, words) = (self.w, self.words);
-        for t in self.tris {
+        for (t, edges) in self.tris.iter().zip(walks.iter_mut()) {
             let m = &t.m;
-            let (ya, yb) = (t.y0.max(ya), t.y1.min(yb));
+            let (ya, yb) = (t.y0.max(rows.start), t.y1.min(rows.end));
             if ya >= yb {
                 continue;
             }
-            let mut edges = t.edges(ya);
+            // A triangle begun in an earlier tile of this band goes on from the row
+            // where that tile left its edges (the same numbers, without the divisions).
+            if t.y0.max(y0) >= rows.start {
+                *edges = t.edges(ya);
+            }
             for y in ya..yb {
-                let (xa, xb) = span_of(&edges, w);
+                let (xa, xb) = span_of(edges, w);
                 edges.iter_mut().for_each(EdgeWalk::step);
                 if xa >= xb {
                     continue;
@@ -827,7 +1035,7 @@ impl Job<'_> {
                 let bx = m[0] * px + m[1] * py + m[2];
                 let by = m[3] * px + m[4] * py + m[5];
                 let row = &mut out[(r * w + xa) * 4..(r * w + xb) * 4];
-                fill_span(s, row, bx, by, m[0], m[3]);
+                fill_span(s, row, [bx, by], [m[0], m[3]], t.inner);
                 set_bits(&mut mask[r * words..(r + 1) * words], xa, xb);
             }
         }
@@ -1265,10 +1473,13 @@ mod tests {
             .collect();
         for dp in [&sp, &jitter] {
             let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
-            mw.prepare(dp);
+            let max = (w - 1, h - 1);
+            mw.prepare(dp, max);
             let mut count = vec![0u32; w * h];
+            let mut inner = 0;
             for t in &mw.tris {
                 let mut e = t.edges(t.y0);
+                inner += t.inner as usize;
                 for y in t.y0..t.y1 {
                     let (a, b) = span_of(&e, w);
                     // Stepping row by row stays exact.
@@ -1276,6 +1487,13 @@ mod tests {
                     e.iter_mut().for_each(EdgeWalk::step);
                     for x in a..b {
                         count[y * w + x] += 1;
+                        // An inner triangle's samples need no clamping.
+                        let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
+                        let m = &t.m;
+                        let (sx, sy) = (m[0] * px + m[1] * py + m[2], m[3] * px + m[4] * py + m[5]);
+                        let inside = (0.0..=max.0 as f64 - 1e-3).contains(&sx)
+                            && (0.0..=max.1 as f64 - 1e-3).contains(&sy);
+                        assert!(inside || !t.inner, "({x}, {y}) → ({sx}, {sy})");
                     }
                 }
             }
@@ -1283,6 +1501,11 @@ mod tests {
                 count.iter().all(|&c| c == 1),
                 "{:?}",
                 count.iter().position(|&c| c != 1)
+            );
+            // The triangles away from the frame's edge are inner, those on it are not.
+            assert!(
+                inner > mw.tris.len() / 2 && inner < mw.tris.len(),
+                "{inner}"
             );
         }
     }
