@@ -118,6 +118,50 @@ fn still_neutral_driver_reproduces_the_source() {
     }
 }
 
+/// With no pool from downstream (the harness offers none), the animator renders into
+/// frames of its own video pool, recycled from one output to the next, each one whole:
+/// a frame back from the pool shows the portrait, not the frame it held before.
+#[test]
+fn output_frames_come_from_a_recycled_pool() {
+    let (_, _, src) = decode_rgb(&media("astronaut.png"));
+    let mut hn = harness(
+        &format!(
+            "portraitanimate name=pa source=\"{}\"",
+            media("astronaut.png").display()
+        ),
+        VideoFormat::Rgb,
+        64,
+        48,
+    );
+    let mut outputs = Vec::new();
+    for i in 0..4 {
+        hn.push(buffer(vec![(i * 60) as u8; 64 * 48 * 3], i))
+            .unwrap();
+        let out = hn.pull().unwrap();
+        let map = out.map_readable().unwrap();
+        let p = psnr_rgb(map.as_slice(), &src);
+        assert!(p >= 35.0, "frame {i}: PSNR {p:.1} dB");
+        outputs.push(map.as_ptr() as usize);
+    }
+    let bin = hn.element().unwrap().downcast::<gst::Bin>().unwrap();
+    let pa = bin.by_name("pa").unwrap();
+    let pool = gst_base::prelude::BaseTransformExt::buffer_pool(
+        pa.downcast_ref::<gst_base::BaseTransform>().unwrap(),
+    )
+    .expect("portraitanimate uses a buffer pool");
+    assert!(
+        pool.is::<gst_video::VideoBufferPool>(),
+        "{}",
+        pool.type_().name()
+    );
+    let (_, size, _, _) = pool.config().params().unwrap();
+    assert_eq!(size as usize, 512 * 512 * 4);
+    // Each output was released before the next: the pool's two frames take turns.
+    outputs.sort_unstable();
+    outputs.dedup();
+    assert!(outputs.len() <= 2, "{outputs:?}");
+}
+
 /// Warps the RGB `src` by a roll of `theta` degrees (counter-clockwise as seen) about `c`.
 fn rolled(src: &[u8], w: usize, h: usize, c: [f32; 2], theta: f32) -> Vec<u8> {
     let (s, co) = theta.to_radians().sin_cos();

@@ -91,3 +91,21 @@ pub fn frame_mut<'a>(
     }
     FrameMut::new(fmt, w, h, planes).map_err(|e| e.0)
 }
+
+/// For an element that writes each output frame whole: when downstream offers no
+/// buffer pool, adds a video pool for the query's caps, so that the base class
+/// recycles a few frames instead of allocating a fresh one per frame (cold memory
+/// the render then pays for in cache misses).
+pub fn offer_pool_if_none(query: &mut gst::query::Allocation) {
+    if query.allocation_pools().next().is_some() {
+        return;
+    }
+    let (Some(caps), _) = query.get_owned() else {
+        return;
+    };
+    if let Ok(info) = gst_video::VideoInfo::from_caps(&caps) {
+        let pool = gst_video::VideoBufferPool::new();
+        // Two ready at the start; no maximum, so a slow consumer never blocks the render.
+        query.add_allocation_pool(Some(&pool), info.size() as u32, 2, 0);
+    }
+}

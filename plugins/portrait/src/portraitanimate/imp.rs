@@ -505,6 +505,14 @@ impl BaseTransformImpl for PortraitAnimate {
         self.parent_sink_event(event)
     }
 
+    fn decide_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        video::offer_pool_if_none(query);
+        self.parent_decide_allocation(query)
+    }
+
     fn unit_size(&self, caps: &gst::Caps) -> Option<usize> {
         gst_video::VideoInfo::from_caps(caps).ok().map(|i| i.size())
     }
