@@ -913,6 +913,10 @@ impl Sampler for Yuv<'_> {
     }
 }
 
+/// A band's scratch: its rows' coverage masks, and each triangle's edges where the
+/// band's last tile left them.
+type Scratch<'a> = (&'a mut [u64], &'a mut [[EdgeWalk; 3]]);
+
 /// What every band of rows needs.
 struct Job<'a> {
     tris: &'a [Prepared],
@@ -923,13 +927,9 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// The scratch: the row masks and, `threads` times over, a walk per triangle.
-    fn run<S: Sampler>(
-        &self,
-        s: &S,
-        out: &mut [u8],
-        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
-    ) {
+    /// The scratch holds the masks of all rows and, `threads` times over, a walk per
+    /// triangle.
+    fn run<S: Sampler>(&self, s: &S, out: &mut [u8], (mask, walks): Scratch<'_>) {
         let h = out.len() / (self.w * 4);
         let band = h.div_ceil(self.threads);
         if self.threads == 1 {
@@ -953,13 +953,7 @@ impl Job<'_> {
     }
 
     /// Renders output rows [y_start, y_start + out.len() / (4·w)).
-    fn band<S: Sampler>(
-        &self,
-        s: &S,
-        out: &mut [u8],
-        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
-        y_start: usize,
-    ) {
+    fn band<S: Sampler>(&self, s: &S, out: &mut [u8], (mask, walks): Scratch<'_>, y_start: usize) {
         let (w, words) = (self.w, self.words);
         let rows = out.len() / (w * 4);
         let y_end = y_start + rows;
@@ -1008,7 +1002,7 @@ impl Job<'_> {
         &self,
         s: &S,
         out: &mut [u8],
-        (mask, walks): (&mut [u64], &mut [[EdgeWalk; 3]]),
+        (mask, walks): Scratch<'_>,
         y0: usize,
         rows: std::ops::Range<usize>,
     ) {
