@@ -641,12 +641,12 @@ mod rgba_avx2 {
     use std::arch::x86_64::*;
 
     /// Largest source (bytes) whose tap offsets fit the 32-bit lanes.
-    pub(super) const MAX_BYTES: usize = i32::MAX as usize;
+    const MAX_BYTES: usize = i32::MAX as usize;
 
     /// # Safety
     /// The CPU must support AVX2. Every position must be inside as for
-    /// [`super::Sampler::fill_inner`], `data.len()` at most [`MAX_BYTES`]; a tap
-    /// outside `data` is still never read (those pixels go the checked scalar way).
+    /// [`super::Sampler::fill_inner`]. A tap outside `data` is still never read: those
+    /// pixels go the checked scalar way (which panics, as a broken precondition).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn fill_inner<const BGR: bool>(
         data: &[u8],
@@ -719,7 +719,7 @@ mod rgba_avx2 {
         let (sx4, sy4) = (_mm256_set1_epi64x(4 * st.0), _mm256_set1_epi64x(4 * st.1));
         let mut quads = row.chunks_exact_mut(16);
         for out in &mut quads {
-            match k.quad::<BGR>(xs, ys) {
+            match k.quad(xs, ys) {
                 // SAFETY: `out` is 16 bytes.
                 Some(p) => unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, p) },
                 None => k.scalar::<BGR>(out, xs, ys, st),
@@ -733,7 +733,7 @@ mod rgba_avx2 {
             let done = (n - rest.len() / 4) as i64;
             let last = (rest.len() / 4) as i64 - 1;
             let (xs, ys) = at([0, 1, 2, 3].map(|i: i64| done + i.min(last)));
-            match k.quad::<BGR>(xs, ys) {
+            match k.quad(xs, ys) {
                 Some(p) => {
                     // One 4-byte store per pixel (a copy through memory would be a
                     // library call).
@@ -765,7 +765,7 @@ mod rgba_avx2 {
         /// when a tap would fall outside the source.
         #[inline]
         #[target_feature(enable = "avx2")]
-        fn quad<const BGR: bool>(&self, xs: __m256i, ys: __m256i) -> Option<__m128i> {
+        fn quad(&self, xs: __m256i, ys: __m256i) -> Option<__m128i> {
             // 11-bit fixed-point positions, low 32 bits of each 64-bit lane.
             let even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
             let fx = _mm256_srli_epi64::<{ 32 - WB as i32 }>(_mm256_add_epi64(xs, self.rr));
