@@ -353,10 +353,15 @@ fn maps_inside(m: &[f64; 6], v: &[[i64; 2]; 3], max: (usize, usize)) -> bool {
     const ROOM: f64 = 1e-3;
     let hi = [max.0 as f64 - 1e-3 - ROOM, max.1 as f64 - 1e-3 - ROOM];
     v.iter().all(|p| {
-        let (x, y) = (p[0] as f64 / ONE as f64, p[1] as f64 / ONE as f64);
-        let (sx, sy) = (m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]);
+        let [sx, sy] = sample_at(m, p.map(|c| c as f64 / ONE as f64));
         (ROOM..=hi[0]).contains(&sx) && (ROOM..=hi[1]).contains(&sy)
     })
+}
+
+/// The source sample position of output point `p` under a [`Prepared::m`].
+#[inline(always)]
+fn sample_at(m: &[f64; 6], [x, y]: [f64; 2]) -> [f64; 2] {
+    [m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]]
 }
 
 /// The affine map taking triangle `d` onto triangle `s` (continuous coordinates),
@@ -604,13 +609,17 @@ impl<const BPP: usize, const BGR: bool> Sampler for Packed<'_, BPP, BGR> {
     #[inline(always)]
     fn fill_inner(&self, row: &mut [u8], xy: (i64, i64), st: (i64, i64)) {
         #[cfg(target_arch = "x86_64")]
-        // Positions below 2^20 px keep the kernel's 32-bit lanes exact.
+        // Positions below 2^20 px and offsets below 2^31 keep the kernel's 32-bit
+        // lanes exact.
         if BPP == 4
             && self.max.0 < 1 << 20
             && self.max.1 < 1 << 20
+            && self.data.len() <= rgba_avx2::MAX_BYTES
+            && self.stride <= rgba_avx2::MAX_BYTES
             && std::arch::is_x86_feature_detected!("avx2")
         {
-            // SAFETY: the CPU has AVX2, checked just above.
+            // SAFETY: the CPU has AVX2 and the source is within the kernel's limit,
+            // checked just above.
             unsafe { rgba_avx2::fill_inner::<BGR>(self.data, self.stride, row, xy, st) };
             return;
         }
@@ -641,11 +650,12 @@ mod rgba_avx2 {
     use std::arch::x86_64::*;
 
     /// Largest source (bytes) whose tap offsets fit the 32-bit lanes.
-    const MAX_BYTES: usize = i32::MAX as usize;
+    pub(super) const MAX_BYTES: usize = i32::MAX as usize;
 
     /// # Safety
-    /// The CPU must support AVX2. Every position must be inside as for
-    /// [`super::Sampler::fill_inner`]. A tap outside `data` is still never read: those
+    /// The CPU must support AVX2; `data` and `stride` at most [`MAX_BYTES`]. Every
+    /// position must be inside as for [`super::Sampler::fill_inner`]. A tap outside
+    /// `data` is still never read: those
     /// pixels go the checked scalar way (which panics, as a broken precondition).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn fill_inner<const BGR: bool>(
@@ -656,18 +666,6 @@ mod rgba_avx2 {
         st: (i64, i64),
     ) {
         let n = row.len() / 4;
-        if n == 0 {
-            return;
-        }
-        if data.len() > MAX_BYTES || stride > MAX_BYTES {
-            let s = super::Packed::<4, BGR> {
-                data,
-                stride,
-                max: (0, 0),
-            };
-            fill_inner_scalar(&s, row, (x, y), st);
-            return;
-        }
         // Byte k of a lane's 8-byte pixel pair → 16-bit pairs (left, right) for
         // R, G, B; alpha left 0 and set to 255 at the end.
         let (r, b) = if BGR { (2, 0) } else { (0, 2) };
@@ -1025,11 +1023,9 @@ impl Job<'_> {
                     continue;
                 }
                 let r = y - y0;
-                let (px, py) = (xa as f64 + 0.5, y as f64 + 0.5);
-                let bx = m[0] * px + m[1] * py + m[2];
-                let by = m[3] * px + m[4] * py + m[5];
+                let start = sample_at(m, [xa as f64 + 0.5, y as f64 + 0.5]);
                 let row = &mut out[(r * w + xa) * 4..(r * w + xb) * 4];
-                fill_span(s, row, [bx, by], [m[0], m[3]], t.inner);
+                fill_span(s, row, start, [m[0], m[3]], t.inner);
                 set_bits(&mut mask[r * words..(r + 1) * words], xa, xb);
             }
         }
@@ -1389,7 +1385,7 @@ mod tests {
                 max: (w - 1, h - 1),
             };
             fill_inner_scalar(&s, &mut a, (f(x0), f(y0)), st);
-            // SAFETY: AVX2 checked above.
+            // SAFETY: AVX2 checked above; the source is far below the size limit.
             unsafe { rgba_avx2::fill_inner::<false>(&data, w * 4, &mut b, (f(x0), f(y0)), st) };
             assert_eq!(a, b, "RGBA case {case}");
             rgba += 1;
@@ -1400,7 +1396,7 @@ mod tests {
             };
             fill_inner_scalar(&s, &mut a, (f(x0), f(y0)), st);
             b.fill(1);
-            // SAFETY: AVX2 checked above.
+            // SAFETY: AVX2 checked above; the source is far below the size limit.
             unsafe { rgba_avx2::fill_inner::<true>(&data, w * 4, &mut b, (f(x0), f(y0)), st) };
             assert_eq!(a, b, "BGRA case {case}");
             bgra += 1;
@@ -1482,9 +1478,7 @@ mod tests {
                     for x in a..b {
                         count[y * w + x] += 1;
                         // An inner triangle's samples need no clamping.
-                        let (px, py) = (x as f64 + 0.5, y as f64 + 0.5);
-                        let m = &t.m;
-                        let (sx, sy) = (m[0] * px + m[1] * py + m[2], m[3] * px + m[4] * py + m[5]);
+                        let [sx, sy] = sample_at(&t.m, [x as f64 + 0.5, y as f64 + 0.5]);
                         let inside = (0.0..=max.0 as f64 - 1e-3).contains(&sx)
                             && (0.0..=max.1 as f64 - 1e-3).contains(&sy);
                         assert!(inside || !t.inner, "({x}, {y}) → ({sx}, {sy})");
