@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gst::prelude::*;
+use gst_base::prelude::BaseTransformExt;
 use gst_check::Harness;
 use gst_portrait_meta::MotionMeta;
 use gst_video::{VideoFormat, VideoInfo};
@@ -145,10 +146,11 @@ fn output_frames_come_from_a_recycled_pool() {
     }
     let bin = hn.element().unwrap().downcast::<gst::Bin>().unwrap();
     let pa = bin.by_name("pa").unwrap();
-    let pool = gst_base::prelude::BaseTransformExt::buffer_pool(
-        pa.downcast_ref::<gst_base::BaseTransform>().unwrap(),
-    )
-    .expect("portraitanimate uses a buffer pool");
+    let pool = pa
+        .downcast_ref::<gst_base::BaseTransform>()
+        .unwrap()
+        .buffer_pool()
+        .expect("portraitanimate uses a buffer pool");
     assert!(
         pool.is::<gst_video::VideoBufferPool>(),
         "{}",
