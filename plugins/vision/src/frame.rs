@@ -152,6 +152,36 @@ impl<'a> FrameRef<'a> {
         Self::new(format, width, height, planes)
     }
 
+    /// The part of a packed frame inside a `margin` px frame (a view, no copy); `None`
+    /// for planar formats or a margin that leaves nothing.
+    pub fn inset(&self, margin: usize) -> Option<FrameRef<'a>> {
+        let (bpp, _) = self.format.packed_layout()?;
+        let (w, h) = (
+            self.width.checked_sub(2 * margin).filter(|&w| w > 0)?,
+            self.height.checked_sub(2 * margin).filter(|&h| h > 0)?,
+        );
+        let p = self.planes[0];
+        let data = p.data.get(margin * p.stride + margin * bpp..)?;
+        let none = Plane {
+            data: &[],
+            stride: 0,
+        };
+        FrameRef::new(
+            self.format,
+            w,
+            h,
+            [
+                Plane {
+                    data,
+                    stride: p.stride,
+                },
+                none,
+                none,
+            ],
+        )
+        .ok()
+    }
+
     /// RGB of pixel (x, y), which must be inside the frame. BT.601 limited range for YUV.
     #[inline]
     pub fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
@@ -292,6 +322,28 @@ mod tests {
         // I420 3×5: Y 15, U 2×3, V 2×3.
         assert!(FrameRef::packed(PixelFormat::I420, 3, 5, &[0; 27]).is_ok());
         assert!(FrameRef::packed(PixelFormat::I420, 3, 5, &[0; 26]).is_err());
+    }
+
+    #[test]
+    fn inset_views_the_inner_part() {
+        // 5×4 RGB whose pixel (x, y) is [x, y, 7].
+        let d: Vec<u8> = (0..4)
+            .flat_map(|y| (0..5).flat_map(move |x| [x, y, 7]))
+            .collect();
+        let f = FrameRef::packed(PixelFormat::Rgb, 5, 4, &d).unwrap();
+        let i = f.inset(1).unwrap();
+        assert_eq!((i.width, i.height, i.planes[0].stride), (3, 2, 15));
+        assert_eq!(i.rgb(0, 0), [1, 1, 7]);
+        assert_eq!(i.rgb(2, 1), [3, 2, 7]);
+        assert!(f.inset(2).is_none());
+        assert!(f.inset(0).is_some());
+        let yuv = [0u8; 27];
+        assert!(
+            FrameRef::packed(PixelFormat::I420, 3, 5, &yuv)
+                .unwrap()
+                .inset(0)
+                .is_none()
+        );
     }
 
     #[test]

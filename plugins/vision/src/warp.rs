@@ -14,6 +14,32 @@ use crate::delaunay::orient;
 use crate::frame::{FrameRef, PixelFormat, yuv_to_rgb};
 use crate::prefetch;
 
+/// A copy of the packed `w`×`h` image `src` (`bpp` bytes a pixel, rows
+/// `w`·`bpp` bytes apart) framed by `margin` px that repeat its edge pixels outwards,
+/// for [`MeshWarp::warp_with_margin`]: (w + 2·margin) × (h + 2·margin), packed.
+pub fn pad_edges(src: &[u8], w: usize, h: usize, bpp: usize, margin: usize) -> Vec<u8> {
+    let row = w * bpp;
+    assert!(src.len() >= row * h, "image smaller than {w}×{h}×{bpp}");
+    let (pw, ph) = (w + 2 * margin, h + 2 * margin);
+    let mut out = Vec::with_capacity(pw * ph * bpp);
+    if w == 0 || h == 0 {
+        out.resize(pw * ph * bpp, 0);
+        return out;
+    }
+    for py in 0..ph {
+        let y = py.saturating_sub(margin).min(h - 1);
+        let line = &src[y * row..(y + 1) * row];
+        for _ in 0..margin {
+            out.extend_from_slice(&line[..bpp]);
+        }
+        out.extend_from_slice(line);
+        for _ in 0..margin {
+            out.extend_from_slice(&line[row - bpp..]);
+        }
+    }
+    out
+}
+
 /// Points along the border of a `w`×`h` frame (continuous coordinates, so the corners
 /// are (0, 0), (w, 0), (w, h), (0, h)): each side split into `per_side` equal
 /// segments (at least 1), clockwise on screen from the top-left corner, each point
@@ -244,6 +270,24 @@ impl MeshWarp {
         out: &mut [u8],
         threads: usize,
     ) {
+        self.warp_with_margin(src, 0, dst_points, out, threads);
+    }
+
+    /// [`Self::warp`] from the part of `src` inside a `margin` px frame, when that
+    /// margin repeats the part's edge pixels outwards (as [`pad_edges`] makes it): the
+    /// same bytes as [`Self::warp`] of the part alone, since a sample up to `margin`
+    /// px outside it reads what clamping would have read, but the triangles along the
+    /// border (whose samples reach half a pixel past the edge) need no clamping then.
+    /// A margin holding other pixels shows through there; one that leaves no part
+    /// counts as 0.
+    pub fn warp_with_margin(
+        &mut self,
+        src: &FrameRef,
+        margin: usize,
+        dst_points: &[[f32; 2]],
+        out: &mut [u8],
+        threads: usize,
+    ) {
         assert_eq!(dst_points.len(), self.src.len(), "destination point count");
         assert_eq!(out.len(), self.out_w * self.out_h * 4, "output buffer size");
         if out.is_empty() {
@@ -255,14 +299,20 @@ impl MeshWarp {
             }
             return;
         }
+        let margin = if 2 * margin < src.width.min(src.height) {
+            margin
+        } else {
+            0
+        };
         let max = (src.width - 1, src.height - 1);
-        self.prepare(dst_points, max);
+        self.prepare(dst_points, max, margin as f64);
         let job = Job {
             tris: &self.tris,
             w: self.out_w,
             h: self.out_h,
             words: self.out_w.div_ceil(64),
             threads: threads.clamp(1, self.out_h),
+            margin,
         };
         // Grown once, then reused: no allocation per frame.
         let walks = job.threads * self.tris.len().max(1);
@@ -285,8 +335,8 @@ impl MeshWarp {
     }
 
     /// The triangles to draw for `dst`, on a source whose last column and row are
-    /// `max`.
-    fn prepare(&mut self, dst: &[[f32; 2]], max: (usize, usize)) {
+    /// `max` and whose points lie `margin` px in from its corner.
+    fn prepare(&mut self, dst: &[[f32; 2]], max: (usize, usize), margin: f64) {
         self.tris.clear();
         let n = self.src.len();
         let (w, h) = (self.out_w as i64, self.out_h as i64);
@@ -326,9 +376,11 @@ impl MeshWarp {
             if y0 >= y1 || xmax < HALF || xmin > (w - 1) * ONE + HALF {
                 continue;
             }
-            let Some(m) = affine(d, s) else {
+            let Some(mut m) = affine(d, s) else {
                 continue;
             };
+            m[2] += margin;
+            m[5] += margin;
             let mut bias = [0i64; 3];
             for (k, b) in bias.iter_mut().enumerate() {
                 let (dx, dy) = (v[(k + 1) % 3][0] - v[k][0], v[(k + 1) % 3][1] - v[k][1]);
@@ -922,6 +974,8 @@ struct Job<'a> {
     h: usize,
     words: usize,
     threads: usize,
+    /// Of the source (see [`MeshWarp::warp_with_margin`]).
+    margin: usize,
 }
 
 impl Job<'_> {
@@ -965,11 +1019,12 @@ impl Job<'_> {
         // too irregularly for the hardware to foresee (in the live chain this took a
         // fifth off the warp; prefetching the output rows as well changed nothing).
         let (_, ym) = s.max_xy();
-        let scale = (ym + 1) as f64 / self.h as f64;
+        let margin = self.margin;
+        let scale = (ym + 1 - 2 * margin) as f64 / self.h as f64;
         for tile in (y_start..y_end).step_by(TILE_ROWS) {
             let (next, next_end) = (tile + TILE_ROWS, (tile + 2 * TILE_ROWS).min(y_end));
             if next < next_end {
-                let src = |y: usize| (y as f64 * scale) as usize;
+                let src = |y: usize| (y as f64 * scale) as usize + margin;
                 s.prefetch_rows(
                     src(next).saturating_sub(PREFETCH_MARGIN)..src(next_end) + PREFETCH_MARGIN,
                 );
@@ -979,7 +1034,7 @@ impl Job<'_> {
         }
         // Pixels no triangle covered: the source pixel at the same position.
         for r in 0..rows {
-            let y = (y_start + r) as f64;
+            let y = (y_start + r + margin) as f64;
             for (wi, &word) in mask[r * words..(r + 1) * words].iter().enumerate() {
                 let mut free = !word;
                 while free != 0 {
@@ -988,7 +1043,7 @@ impl Job<'_> {
                         break;
                     }
                     free &= free - 1;
-                    let [cr, cg, cb] = s.at(x as f64, y);
+                    let [cr, cg, cb] = s.at((x + margin) as f64, y);
                     out[(r * w + x) * 4..(r * w + x + 1) * 4].copy_from_slice(&[cr, cg, cb, 255]);
                 }
             }
@@ -1464,7 +1519,7 @@ mod tests {
         for dp in [&sp, &jitter] {
             let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
             let max = (w - 1, h - 1);
-            mw.prepare(dp, max);
+            mw.prepare(dp, max, 0.0);
             let mut count = vec![0u32; w * h];
             let mut inner = 0;
             for t in &mw.tris {
@@ -1496,6 +1551,65 @@ mod tests {
                 "{inner}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_edge_margin_gives_the_same_bytes_without_clamping() {
+        let (w, h, margin) = (57, 43, 2);
+        let rgb = image(w, h, 19);
+        let rgba: Vec<u8> = rgb
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect();
+        let sp = layout(w, h, 60, 23);
+        let mut rng = Lcg(29);
+        // The landmarks move (and the border triangles stretch towards them); a
+        // background that bulges out samples up to a pixel past the edge.
+        let moved: Vec<[f32; 2]> = sp
+            .iter()
+            .map(|p| {
+                [
+                    p[0] + (rng.next() - 0.5) * 6.0,
+                    p[1] + (rng.next() - 0.5) * 6.0,
+                ]
+            })
+            .collect();
+        let bulge: Vec<[f32; 2]> = sp
+            .iter()
+            .map(|p| {
+                let c = [w as f32 / 2.0, h as f32 / 2.0];
+                [c[0] + (p[0] - c[0]) * 0.97, c[1] + (p[1] - c[1]) * 0.97]
+            })
+            .collect();
+        for (bpp, fmt, data) in [(3, PixelFormat::Rgb, &rgb), (4, PixelFormat::Rgba, &rgba)] {
+            let padded = pad_edges(data, w, h, bpp, margin);
+            let (pw, ph) = (w + 2 * margin, h + 2 * margin);
+            assert_eq!(padded.len(), pw * ph * bpp);
+            // Corners and edges repeat the image's.
+            assert_eq!(padded[..bpp], data[..bpp]);
+            let last = ((ph - 1) * pw + pw - 1) * bpp;
+            assert_eq!(padded[last..last + bpp], data[data.len() - bpp..]);
+            let plain = FrameRef::packed(fmt, w, h, data).unwrap();
+            let framed = FrameRef::packed(fmt, pw, ph, &padded).unwrap();
+            for dp in [&sp, &moved, &bulge] {
+                let mut mw = MeshWarp::new(&sp, delaunay(&sp), w, h);
+                let mut a = vec![0u8; w * h * 4];
+                let mut b = vec![1u8; w * h * 4];
+                mw.warp(&plain, dp, &mut a, 1);
+                mw.warp_with_margin(&framed, margin, dp, &mut b, 1);
+                assert!(a == b, "{fmt:?}");
+                // Every triangle reads inside the framed source.
+                assert!(mw.tris.iter().all(|t| t.inner), "{fmt:?}");
+            }
+        }
+        // A margin the frame cannot hold counts as none.
+        let tiny = FrameRef::packed(PixelFormat::Rgb, 3, 3, &rgb[..27]).unwrap();
+        let pts = border_points(3, 3, 1);
+        let mut mw = MeshWarp::new(&pts, delaunay(&pts), 3, 3);
+        let (mut a, mut b) = (vec![0u8; 36], vec![1u8; 36]);
+        mw.warp(&tiny, &pts, &mut a, 1);
+        mw.warp_with_margin(&tiny, 2, &pts, &mut b, 1);
+        assert!(a == b);
     }
 
     #[test]
