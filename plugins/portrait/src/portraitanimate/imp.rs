@@ -624,7 +624,7 @@ impl PortraitAnimate {
         let (ow, oh) = size.frame;
         let idx = st.current.next % src.frames.len().max(1);
         st.current.next = idx + 1;
-        let (sf, frame) = src.frame(idx).map_err(|e| {
+        let (sf, frame, framed) = src.frame(idx).map_err(|e| {
             gst::element_imp_error!(self, gst::StreamError::Failed, ["source frame: {}", e]);
             gst::FlowError::Error
         })?;
@@ -647,7 +647,13 @@ impl PortraitAnimate {
             n => n as usize,
         };
         portrait_infer::stages::enter(portrait_infer::stages::Stage::Render);
-        st.current.warps[idx].warp(&frame, &st.targets, &mut out[..ow * oh * 4], threads);
+        st.current.warps[idx].warp_with_margin(
+            &framed,
+            portrait::MARGIN,
+            &st.targets,
+            &mut out[..ow * oh * 4],
+            threads,
+        );
         if let Some(lp) = st.lp.as_mut() {
             let driving = inbuf
                 .meta::<MotionMeta>()
@@ -770,7 +776,7 @@ impl PortraitAnimate {
                 s.threads as usize,
             ),
         )?;
-        let (f0, view) = src
+        let (f0, view, _) = src
             .frame(0)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Failed, ("portraitanimate: {}", e)))?;
         let lm = &f0.points[..468.min(f0.points.len())];

@@ -36,10 +36,14 @@ pub struct Source {
 /// Video sources are decoded into memory up to this many frames (10 s at 30 fps).
 pub const MAX_SOURCE_FRAMES: usize = 300;
 
+/// Margin (px) around each source frame's pixels repeating their edges: the warp's
+/// border triangles then need no clamping ([`warp::MeshWarp::warp_with_margin`]).
+pub const MARGIN: usize = 2;
+
 /// One prepared frame of the source.
 pub struct SourceFrame {
-    /// Packed RGBA pixels.
-    pub rgba: Vec<u8>,
+    /// Packed RGBA pixels, framed by [`MARGIN`] px repeating the edges.
+    framed: Vec<u8>,
     /// The 468 face landmarks (image px) followed by the border points.
     pub points: Vec<[f32; 2]>,
     pub face: SourceFace,
@@ -56,12 +60,14 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
-    /// Frame `i` (modulo the frame count) as a frame view.
-    pub fn frame(&self, i: usize) -> Result<(&SourceFrame, FrameRef<'_>), String> {
+    /// Frame `i` (modulo the frame count) as a frame view, and the same framed by its
+    /// [`MARGIN`].
+    pub fn frame(&self, i: usize) -> Result<(&SourceFrame, FrameRef<'_>, FrameRef<'_>), String> {
         let f = &self.frames[i % self.frames.len().max(1)];
-        let view = FrameRef::packed(PixelFormat::Rgba, self.width, self.height, &f.rgba)
-            .map_err(|e| e.0)?;
-        Ok((f, view))
+        let (w, h) = (self.width + 2 * MARGIN, self.height + 2 * MARGIN);
+        let framed = FrameRef::packed(PixelFormat::Rgba, w, h, &f.framed).map_err(|e| e.0)?;
+        let view = framed.inset(MARGIN).ok_or("empty source frame")?;
+        Ok((f, view, framed))
     }
 }
 
@@ -262,7 +268,12 @@ pub fn prepare(
             *p = [l[0], l[1]];
         }
         points.extend_from_slice(&border);
-        frames.push(SourceFrame { rgba, points, face });
+        let framed = warp::pad_edges(&rgba, width, height, 4, MARGIN);
+        frames.push(SourceFrame {
+            framed,
+            points,
+            face,
+        });
     }
     let mut triangles = portrait_vision::delaunay::delaunay(&frames[0].points);
     // Back to front by the first frame's landmark depth (the mesh's z: smaller is
