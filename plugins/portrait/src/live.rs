@@ -409,6 +409,11 @@ impl Live {
         }
     }
 
+    /// Whether upstream is live (as the first frame's latency query found).
+    pub fn is_live(&self) -> bool {
+        lock(&self.state).live == Some(true)
+    }
+
     /// A latency query answered upstream: add what this element takes per frame.
     pub fn latency_query(&self, query: &mut gst::QueryRef) {
         if let gst::QueryViewMut::Latency(q) = query.view_mut() {

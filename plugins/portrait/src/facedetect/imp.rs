@@ -12,7 +12,8 @@ use gst_base::subclass::prelude::*;
 use gst_portrait_meta::{Face, FaceMeta};
 use portrait_vision::track::IdTracker;
 
-use crate::detector::{self, Detector, Params};
+use super::RedetectAsync;
+use crate::detector::{self, Background, Detector, Params};
 use crate::live::{self, AnalysisFallback, Faults, Live};
 use crate::shared::DeviceProp;
 use crate::video;
@@ -46,6 +47,7 @@ const SMALL_FACES_EVERY: u32 = 300;
 struct Settings {
     model: String,
     redetect_model: String,
+    redetect_async: RedetectAsync,
     params: Params,
     interval: u32,
     region_detect: bool,
@@ -60,6 +62,7 @@ impl Default for Settings {
         Settings {
             model: DEFAULT_MODEL.into(),
             redetect_model: DEFAULT_REDETECT_MODEL.into(),
+            redetect_async: RedetectAsync::Auto,
             params: Params::default(),
             interval: DEFAULT_INTERVAL,
             region_detect: DEFAULT_REGION_DETECT,
@@ -74,7 +77,7 @@ impl Default for Settings {
 struct State {
     detector: Detector,
     /// The cheaper detector of `interval`'s re-detections while faces are tracked.
-    redetector: Option<Detector>,
+    redetector: Option<Background>,
     info: Option<gst_video::VideoInfo>,
     frame_count: u64,
     /// Region re-detections since the whole frame was last searched.
@@ -136,6 +139,11 @@ impl ObjectImpl for FaceDetect {
                     .blurb("Detector for the re-detections of interval > 1 while faces are being tracked (motionextract follows them in between): \"auto\" (BlazeFace 128 when model is RetinaFace: about 1 ms where RetinaFace takes 10-14 ms at 640x480, so tracking has no cost spike every interval frames; RetinaFace still runs on a frame where BlazeFace finds fewer faces than are tracked, and for every first detection; a new face only RetinaFace can see, small or far, is found when BlazeFace next misses a tracked one), \"none\" (always model: scenes where small faces come and go), or a model name or path as for model")
                     .default_value(Some(DEFAULT_REDETECT_MODEL))
                     .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("redetect-async", RedetectAsync::Auto)
+                    .nick("Re-detect asynchronously")
+                    .blurb("Where the re-detections of interval > 1 run while faces are tracked. on: on a thread of their own, while their frame goes on downstream with the tracked faces; the result is the next frame's detection (that frame waits for it if it is not done), so on two cores a re-detection frame costs about what the others do, and in a live pipeline the run fits between frames. off: in the streaming thread, on the frame itself. auto: on when upstream is live")
+                    .mutable_playing()
                     .build(),
                 glib::ParamSpecFloat::builder("threshold")
                     .nick("Score threshold")
@@ -252,6 +260,7 @@ impl ObjectImpl for FaceDetect {
                     .unwrap_or(s.params.detection_size)
             }
             "interval" => s.interval = value.get().unwrap_or(s.interval),
+            "redetect-async" => s.redetect_async = value.get().unwrap_or(s.redetect_async),
             "region-detect" => s.region_detect = value.get().unwrap_or(s.region_detect),
             "redetect-model" => {
                 s.redetect_model = value
@@ -281,6 +290,7 @@ impl ObjectImpl for FaceDetect {
             "min-size" => (s.params.min_size as u32).to_value(),
             "detection-size" => (s.params.detection_size as u32).to_value(),
             "interval" => s.interval.to_value(),
+            "redetect-async" => s.redetect_async.to_value(),
             "region-detect" => s.region_detect.to_value(),
             "redetect-model" => s.redetect_model.to_value(),
             "device" => s.device.to_value(),
@@ -366,7 +376,7 @@ impl BaseTransformImpl for FaceDetect {
                     path.display(),
                     r.family.name()
                 );
-                Some(r)
+                Some(Background::new(r))
             }
             None => None,
         };
@@ -408,6 +418,9 @@ impl BaseTransformImpl for FaceDetect {
                 st.boxes.clear();
                 st.region = None;
                 st.tracker.reset();
+                if let Some(r) = st.redetector.as_mut() {
+                    let _ = r.finish();
+                }
             }
             st.info = Some(info);
         }
@@ -426,6 +439,10 @@ impl BaseTransformImpl for FaceDetect {
                 st.frame_count = 0;
                 st.faces.clear();
                 st.tracker.reset();
+                // A re-detection of a frame from before the seek is not this one's.
+                if let Some(r) = st.redetector.as_mut() {
+                    let _ = r.finish();
+                }
             }
             self.live.flushed();
         }
@@ -449,11 +466,37 @@ fn region_for(last: &mut Option<[f32; 3]>, boxes: &[[f32; 4]]) -> Option<[f32; 3
 }
 
 impl FaceDetect {
+    /// Maps `buf` read-only: the pixels are shared with upstream and never copied.
+    fn map<'a>(
+        &self,
+        buf: &'a gst::BufferRef,
+        info: &'a gst_video::VideoInfo,
+    ) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, gst::FlowError> {
+        gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["could not map the video frame"]
+            );
+            gst::FlowError::Error
+        })
+    }
+
+    fn view<'a>(
+        &self,
+        frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+    ) -> Result<portrait_vision::FrameRef<'a>, gst::FlowError> {
+        video::frame_ref(frame).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
+            gst::FlowError::Error
+        })
+    }
+
     /// Detects (or carries the last faces onto) one frame.
     fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let tier = self.live.tier();
 
-        let (params, interval, tracking, region, post, fallback) = {
+        let (params, interval, tracking, region, post, fallback, asynchronous) = {
             let s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
             // Degraded: detect less often, motionextract tracks in between.
             let factor = if tier >= 1 {
@@ -473,6 +516,11 @@ impl FaceDetect {
                 s.region_detect && interval == 1,
                 s.post_messages,
                 s.fallback,
+                match s.redetect_async {
+                    RedetectAsync::On => true,
+                    RedetectAsync::Off => false,
+                    RedetectAsync::Auto => self.live.is_live(),
+                },
             )
         };
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -481,24 +529,31 @@ impl FaceDetect {
 
         let run_detector = st.frame_count % interval == 0;
         st.frame_count += 1;
-        if run_detector && !self.faults.allows() {
+        // A re-detection handed to its thread on the last frame: its result is this
+        // frame's detection.
+        let pending = st.redetector.as_ref().is_some_and(Background::pending);
+        let handed_over = run_detector
+            && !pending
+            && asynchronous
+            && tracking
+            && !st.faces.is_empty()
+            && self.faults.allows()
+            && match st.redetector.as_mut() {
+                Some(r) => {
+                    let frame = self.map(buf, &info)?;
+                    r.start(&self.view(&frame)?, &params).unwrap_or_else(|e| {
+                        gst::warning!(CAT, imp = self, "re-detecting in the streaming thread: {e}");
+                        false
+                    })
+                }
+                None => false,
+            };
+        if run_detector && !pending && !self.faults.allows() {
             // A faulty model is left alone for its back-off: no faces meanwhile.
             st.faces.clear();
-        } else if run_detector {
-            // Map read-only: the pixels are shared with upstream and never copied.
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["could not map the video frame"]
-                    );
-                    gst::FlowError::Error
-                })?;
-            let view = video::frame_ref(&frame).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
-                gst::FlowError::Error
-            })?;
+        } else if (run_detector && !handed_over) || pending {
+            let frame = self.map(buf, &info)?;
+            let view = self.view(&frame)?;
             let tracked = st.faces.len();
             // Due a search for new faces (see WHOLE_FRAME_EVERY): the re-detector
             // first; the main model's whole-frame search if it shows a new face, errs,
@@ -508,7 +563,12 @@ impl FaceDetect {
                 && (st.regions_run >= SMALL_FACES_EVERY
                     || (st.regions_run > 0
                         && st.regions_run.is_multiple_of(WHOLE_FRAME_EVERY)
-                        && match st.redetector.as_mut().map(|r| r.detect(&view, &params)) {
+                        && match st
+                            .redetector
+                            .as_mut()
+                            .and_then(Background::here)
+                            .map(|r| r.detect(&view, &params))
+                        {
                             Some(Ok(d)) => portrait_vision::detect::has_new_face(
                                 d.iter().map(|f| &f.bbox),
                                 &st.boxes,
@@ -517,13 +577,15 @@ impl FaceDetect {
                         }));
             // A re-detection while faces are tracked: the cheap detector, unless it
             // loses one of them.
-            let fast = match st.redetector.as_mut() {
-                Some(r) if tracked > 0 && tracking => match r.detect(&view, &params) {
-                    Ok(d) if detector::redetection_holds(d.len(), tracked) => Some(Ok(d)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                },
+            let redetected = match st.redetector.as_mut() {
+                Some(r) if pending => r.finish(),
+                Some(r) if tracked > 0 && tracking => r.here().map(|r| r.detect(&view, &params)),
                 _ => None,
+            };
+            let fast = match redetected {
+                Some(Ok(d)) if detector::redetection_holds(d.len(), tracked) => Some(Ok(d)),
+                Some(Ok(_)) | None => None,
+                Some(Err(e)) => Some(Err(e)),
             };
             // Detecting every frame: the region around the faces found on the last one,
             // unless one of them is not found there (or it errs: the whole frame then).

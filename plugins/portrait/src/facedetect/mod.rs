@@ -7,7 +7,8 @@
 //! `GstVideoRegionOfInterestMeta` of type `face`, so elements and C or Python apps that do not know
 //! our meta see the faces too. It works in place: the frame is never copied. With `interval=N` the
 //! detector runs every N frames; the frames in between carry the last faces with `detected=false`,
-//! for `motionextract` to follow (re-detections then use a cheaper model, `redetect-model`). At
+//! for `motionextract` to follow (re-detections then use a cheaper model, `redetect-model`,
+//! and behind a live source run on a thread of their own, `redetect-async`). At
 //! the default `interval=1`, while faces are found, RetinaFace looks for them again only in the
 //! region around them (`region-detect`), and searches the whole frame every 30 frames and
 //! whenever one is missing there. Also registered as `portraitfacedetect`, a name that no other
@@ -17,7 +18,7 @@
 //! size, stride and frame rate; no `videoconvert` needed in front.
 //!
 //! Properties: `model`, `threshold`, `nms-threshold`, `max-faces`, `min-size`, `detection-size`,
-//! `interval`, `redetect-model`, `region-detect`, `device`, `threads`, `post-messages`, `fallback` (skip|error), and the live ones every video element has
+//! `interval`, `redetect-model`, `redetect-async`, `region-detect`, `device`, `threads`, `post-messages`, `fallback` (skip|error), and the live ones every video element has
 //! (`qos`, `degradation`, `stats-interval`, `stats`: see [`crate::live`]); degradation tier 1
 //! and up detects 4× less often.
 //!
@@ -32,6 +33,27 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+
+/// The `redetect-async` property: where `interval`'s re-detections run while faces are
+/// tracked.
+#[derive(Debug, Eq, PartialEq, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstPortraitRedetectAsync")]
+pub enum RedetectAsync {
+    #[default]
+    #[enum_value(name = "Auto: on when upstream is live", nick = "auto")]
+    Auto = 0,
+    #[enum_value(
+        name = "On: on a thread of their own, the result the next frame's detection",
+        nick = "on"
+    )]
+    On = 1,
+    #[enum_value(
+        name = "Off: in the streaming thread, on the frame itself",
+        nick = "off"
+    )]
+    Off = 2,
+}
 
 glib::wrapper! {
     pub struct FaceDetect(ObjectSubclass<imp::FaceDetect>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
