@@ -46,6 +46,8 @@ const THREADS: [usize; 2] = [1, 2];
 const WARMUP: usize = 5;
 /// Frames a configuration runs before the next one takes its turn.
 const CHUNK: usize = 10;
+/// facedetect's `interval` in the live chain.
+const INTERVAL: usize = 5;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -70,27 +72,12 @@ fn chain(elements: &[gst::Element]) -> anyhow::Result<gst::Element> {
     Ok(bin.upcast())
 }
 
-fn facedetect() -> anyhow::Result<gst::Element> {
-    common::facedetect(&[("device", "cpu"), ("interval", "5")])
-}
-
-/// facedetect with its re-detections on a thread of their own (`redetect-async=on`,
-/// what `auto` does behind a live source; the Harness is not one).
-fn facedetect_async() -> anyhow::Result<gst::Element> {
-    common::facedetect(&[
-        ("device", "cpu"),
-        ("interval", "5"),
-        ("redetect-async", "on"),
-    ])
-}
-
-/// facedetect as before `redetect-model` (RetinaFace for every re-detection too).
-fn facedetect_retinaface_only() -> anyhow::Result<gst::Element> {
-    common::facedetect(&[
-        ("device", "cpu"),
-        ("interval", "5"),
-        ("redetect-model", "none"),
-    ])
+/// `facedetect device=cpu interval=INTERVAL` and `props`.
+fn facedetect(props: &[(&str, &str)]) -> anyhow::Result<gst::Element> {
+    let interval = INTERVAL.to_string();
+    let mut all = vec![("device", "cpu"), ("interval", interval.as_str())];
+    all.extend_from_slice(props);
+    common::facedetect(&all)
 }
 
 fn motionextract(threads: Option<usize>) -> anyhow::Result<gst::Element> {
@@ -134,6 +121,19 @@ impl Case {
 
     fn p50_p95(&self) -> (f64, f64) {
         (percentile(&self.ms, 50.0), percentile(&self.ms, 95.0))
+    }
+
+    /// p50 of the timed frames in each phase of facedetect's `INTERVAL` (phase 0: the
+    /// frames it re-detects on; 1: the next ones, where an asynchronous re-detection
+    /// lands). The element has seen `WARMUP` frames before the first timed one.
+    fn p50_by_phase(&self) -> [f64; INTERVAL] {
+        std::array::from_fn(|k| {
+            let v: Vec<f64> = (self.ms.iter().enumerate())
+                .filter(|(j, _)| (WARMUP + j) % INTERVAL == k)
+                .map(|(_, &t)| t)
+                .collect();
+            percentile(&v, 50.0)
+        })
     }
 
     /// Frames per second over the timed frames (frames / summed push + pull time).
@@ -215,7 +215,7 @@ fn main() -> anyhow::Result<()> {
 
     // 1. Driving buffers with MotionMeta, made once, untimed.
     let mut driver = harness(
-        &chain(&[facedetect()?, motionextract(None)?])?,
+        &chain(&[facedetect(&[])?, motionextract(None)?])?,
         &frames.caps,
     );
     let mut driven = Vec::with_capacity(n_video);
@@ -260,18 +260,22 @@ fn main() -> anyhow::Result<()> {
     let mut live = vec![
         Case::new(
             "fd ! me threads=1".into(),
-            &chain(&[facedetect()?, motionextract(Some(1))?])?,
+            &chain(&[facedetect(&[])?, motionextract(Some(1))?])?,
             &frames.caps,
         ),
         Case::new(
             "fd ! me threads=1 ! pa threads=2".into(),
-            &chain(&[facedetect()?, motionextract(Some(1))?, animate(&source, 2)?])?,
+            &chain(&[
+                facedetect(&[])?,
+                motionextract(Some(1))?,
+                animate(&source, 2)?,
+            ])?,
             &frames.caps,
         ),
         Case::new(
             "same, fd redetect-async=on".into(),
             &chain(&[
-                facedetect_async()?,
+                facedetect(&[("redetect-async", "on")])?,
                 motionextract(Some(1))?,
                 animate(&source, 2)?,
             ])?,
@@ -280,7 +284,7 @@ fn main() -> anyhow::Result<()> {
         Case::new(
             "same, fd redetect-model=none".into(),
             &chain(&[
-                facedetect_retinaface_only()?,
+                facedetect(&[("redetect-model", "none")])?,
                 motionextract(Some(1))?,
                 animate(&source, 2)?,
             ])?,
@@ -293,9 +297,7 @@ fn main() -> anyhow::Result<()> {
         live.push(Case::new(
             format!("fd redetect-model=blazeface-back redetect-async={asynchronous}"),
             &chain(&[
-                common::facedetect(&[
-                    ("device", "cpu"),
-                    ("interval", "5"),
+                facedetect(&[
                     ("redetect-model", "blazeface-back"),
                     ("redetect-async", asynchronous),
                 ])?,
@@ -306,11 +308,6 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     run_cases(&mut live, buffers, rounds)?;
-    if std::env::var_os("BENCH_DUMP").is_some() {
-        for c in &live {
-            eprintln!("DUMP {} {:?}", c.label, c.ms);
-        }
-    }
     noise.phase("live_chain");
     let paired: Vec<f64> = live[1]
         .ms
@@ -395,6 +392,13 @@ fn main() -> anyhow::Result<()> {
                 c.out_caps
             ));
         }
+    }
+    t.push_str(&format!(
+        "live chain p50 by frame, from a re-detection frame on ({INTERVAL} frames)\n"
+    ));
+    for c in &live {
+        let by = c.p50_by_phase().map(|v| format!("{v:.2}")).join(" ");
+        t.push_str(&format!("  {:<52} {by}\n", c.label));
     }
     t.push_str(&format!(
         "  paired (with pa − without), per frame: p50 {d50:.2} ms, p95 {d95:.2} ms\n\
