@@ -171,8 +171,9 @@ fn async_redetection_is_the_next_frames_detection() {
     // redetect-async=on: the re-detection of frame 4k runs on its own thread and lands
     // on frame 4k + 1, with the boxes BlazeFace found on frame 4k (the same model on
     // the same pixels as the streaming thread's re-detection). The first detection
-    // (no face tracked yet) stays on its own frame. The default (auto) behind a file
-    // is the streaming thread's: see interval_carries_faces_between_detections.
+    // (no face tracked yet) stays on its own frame. The default (auto) is the same
+    // behind a live source, and the streaming thread's behind a file (see
+    // interval_carries_faces_between_detections).
     let line = |a: &str| {
         format!(
             "filesrc location=\"{}\" ! decodebin ! videoconvert ! facedetect device=cpu interval=4 redetect-async={a} ! fakesink name=sink",
@@ -202,6 +203,16 @@ fn async_redetection_is_the_next_frames_detection() {
             );
         }
     }
+    // auto: on behind a live source.
+    let live = run(&format!(
+        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! imagefreeze is-live=true num-buffers=10 ! video/x-raw,framerate=30/1 ! facedetect device=cpu interval=4 ! fakesink name=sink sync=true",
+        media("grace_hopper.jpg").display()
+    ));
+    assert!(live.error.is_none(), "{:?}", live.error);
+    let detected: Vec<usize> = (0..live.frames.len())
+        .filter(|&i| live.frames[i].first().is_some_and(|f| f.detected))
+        .collect();
+    assert_eq!(detected, [0, 5, 9]);
 }
 
 #[test]
