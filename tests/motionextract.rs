@@ -268,7 +268,9 @@ fn still_photo_jitter_is_under_half_a_pixel() {
 #[test]
 fn tracking_follows_a_moving_face_between_detections() {
     let (sw, sh, src) = decode_rgb(&media("astronaut.png"));
-    let mut h = harness("smoothing=false", "interval=10");
+    // The Harness answers latency queries as a live source, where redetect-async=auto
+    // would move each re-detection's result to the next frame: off keeps them on 0, 10.
+    let mut h = harness("smoothing=false", "interval=10 redetect-async=off");
     let mut seed = 3u32;
     for i in 0..20u64 {
         // 4 px per frame to the right: the carried detection box goes stale, the
