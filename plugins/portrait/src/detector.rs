@@ -561,7 +561,9 @@ impl Background {
                 Ok(true)
             }
             Err(det) => {
+                // The thread is gone: the next hand-over starts another.
                 self.home = Some(det);
+                self.worker = None;
                 Err(InferError::Run("the re-detection thread has ended".into()))
             }
         }
