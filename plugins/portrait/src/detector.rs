@@ -298,9 +298,8 @@ impl Detector {
         frame: &FrameRef,
         params: &Params,
     ) -> Result<&[Detection], InferError> {
-        portrait_infer::stages::enter(portrait_infer::stages::Stage::Pre);
-        self.prepare(frame.width, frame.height, params);
-        self.run(frame, params)
+        self.prepare_input(frame, params);
+        self.infer(params)
     }
 
     /// The results of the last detection.
