@@ -400,12 +400,16 @@ impl MeshWarp {
     }
 }
 
+/// How far (px) inside the last column and row a sample must lie to need no clamping
+/// ([`Sampler::fill_inner`]): it always has a second tap.
+const INSIDE: f64 = 1e-3;
+
 /// Whether `m` takes the fixed-point triangle `v` (and so every pixel centre it
 /// covers) at least 1/1000 px inside the last column and row of the source, with room
 /// for the rounding of a span's positions and their 32.32 steps.
 fn maps_inside(m: &[f64; 6], v: &[[i64; 2]; 3], max: (usize, usize)) -> bool {
     const ROOM: f64 = 1e-3;
-    let hi = [max.0 as f64 - 1e-3 - ROOM, max.1 as f64 - 1e-3 - ROOM];
+    let hi = [max.0 as f64 - INSIDE - ROOM, max.1 as f64 - INSIDE - ROOM];
     v.iter().all(|p| {
         let [sx, sy] = sample_at(m, p.map(|c| c as f64 / ONE as f64));
         (ROOM..=hi[0]).contains(&sx) && (ROOM..=hi[1]).contains(&sy)
@@ -563,7 +567,7 @@ fn fill_span<S: Sampler>(
 /// last column and row (`max`); (0, 0) when none do.
 #[inline(always)]
 fn inner_range(s: [f64; 2], d: [f64; 2], n: usize, max: [usize; 2]) -> (usize, usize) {
-    let hi = max.map(|m| m as f64 - 1e-3);
+    let hi = max.map(|m| m as f64 - INSIDE);
     // Written out (no iterator): this runs for every span of every triangle.
     let ok = |i: usize| {
         let f = i as f64;
@@ -1388,7 +1392,7 @@ mod tests {
     fn inner_range_is_the_inside_samples() {
         let mut rng = Lcg(43);
         let max = [30usize, 20];
-        let inside = |p: [f64; 2]| (0..2).all(|k| p[k] >= 0.0 && p[k] <= max[k] as f64 - 1e-3);
+        let inside = |p: [f64; 2]| (0..2).all(|k| p[k] >= 0.0 && p[k] <= max[k] as f64 - INSIDE);
         let mut partial = 0;
         for case in 0..2000 {
             let n = 1 + (rng.next() * 60.0) as usize;
@@ -1536,8 +1540,8 @@ mod tests {
                         count[y * w + x] += 1;
                         // An inner triangle's samples need no clamping.
                         let [sx, sy] = sample_at(&t.m, [x as f64 + 0.5, y as f64 + 0.5]);
-                        let inside = (0.0..=max.0 as f64 - 1e-3).contains(&sx)
-                            && (0.0..=max.1 as f64 - 1e-3).contains(&sy);
+                        let inside = (0.0..=max.0 as f64 - INSIDE).contains(&sx)
+                            && (0.0..=max.1 as f64 - INSIDE).contains(&sy);
                         assert!(inside || !t.inner, "({x}, {y}) → ({sx}, {sy})");
                     }
                 }
