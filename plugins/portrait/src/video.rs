@@ -2,6 +2,7 @@
 
 //! Glue between GStreamer video frames and `portrait-vision` frame views.
 
+use gst::subclass::prelude::ObjectSubclassExt;
 use gst_video::{VideoFormat, VideoFrameExt};
 use portrait_vision::{FrameMut, FrameRef, PixelFormat, Plane};
 
@@ -108,4 +109,32 @@ pub fn offer_pool_if_none(query: &mut gst::query::Allocation) {
         // Two ready at the start; no maximum, so a slow consumer never blocks the render.
         query.add_allocation_pool(Some(&pool), info.size() as u32, 2, 0);
     }
+}
+
+/// Maps `buf` read-only (the pixels stay shared with upstream, never copied); a failure
+/// is `imp`'s element error.
+pub fn map_readable<'a, T: gst::subclass::prelude::ElementImpl>(
+    imp: &T,
+    buf: &'a gst::BufferRef,
+    info: &'a gst_video::VideoInfo,
+) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, gst::FlowError> {
+    gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+        gst::element_imp_error!(
+            imp,
+            gst::StreamError::Format,
+            ["could not map the video frame"]
+        );
+        gst::FlowError::Error
+    })
+}
+
+/// [`frame_ref`] of a mapped frame; a failure is `imp`'s element error.
+pub fn view<'a, T: gst::subclass::prelude::ElementImpl>(
+    imp: &T,
+    frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
+) -> Result<FrameRef<'a>, gst::FlowError> {
+    frame_ref(frame).map_err(|e| {
+        gst::element_imp_error!(imp, gst::StreamError::Format, ["bad video frame: {}", e]);
+        gst::FlowError::Error
+    })
 }

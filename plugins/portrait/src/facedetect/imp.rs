@@ -466,32 +466,6 @@ fn region_for(last: &mut Option<[f32; 3]>, boxes: &[[f32; 4]]) -> Option<[f32; 3
 }
 
 impl FaceDetect {
-    /// Maps `buf` read-only: the pixels are shared with upstream and never copied.
-    fn map<'a>(
-        &self,
-        buf: &'a gst::BufferRef,
-        info: &'a gst_video::VideoInfo,
-    ) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, gst::FlowError> {
-        gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ["could not map the video frame"]
-            );
-            gst::FlowError::Error
-        })
-    }
-
-    fn view<'a>(
-        &self,
-        frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>,
-    ) -> Result<portrait_vision::FrameRef<'a>, gst::FlowError> {
-        video::frame_ref(frame).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
-            gst::FlowError::Error
-        })
-    }
-
     /// Detects (or carries the last faces onto) one frame.
     fn detect(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
         let tier = self.live.tier();
@@ -540,11 +514,16 @@ impl FaceDetect {
             && self.faults.allows()
             && match st.redetector.as_mut() {
                 Some(r) => {
-                    let frame = self.map(buf, &info)?;
-                    r.start(&self.view(&frame)?, &params).unwrap_or_else(|e| {
-                        gst::warning!(CAT, imp = self, "re-detecting in the streaming thread: {e}");
-                        false
-                    })
+                    let frame = video::map_readable(self, buf, &info)?;
+                    r.start(&video::view(self, &frame)?, &params)
+                        .unwrap_or_else(|e| {
+                            gst::warning!(
+                                CAT,
+                                imp = self,
+                                "re-detecting in the streaming thread: {e}"
+                            );
+                            false
+                        })
                 }
                 None => false,
             };
@@ -552,8 +531,8 @@ impl FaceDetect {
             // A faulty model is left alone for its back-off: no faces meanwhile.
             st.faces.clear();
         } else if (run_detector && !handed_over) || pending {
-            let frame = self.map(buf, &info)?;
-            let view = self.view(&frame)?;
+            let frame = video::map_readable(self, buf, &info)?;
+            let view = video::view(self, &frame)?;
             let tracked = st.faces.len();
             // Due a search for new faces (see WHOLE_FRAME_EVERY): the re-detector
             // first; the main model's whole-frame search if it shows a new face, errs,

@@ -423,19 +423,8 @@ impl MotionExtract {
         let pts = buf.pts();
         let mut motions = Vec::with_capacity(st.faces.len());
         {
-            let frame =
-                gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &info).map_err(|_| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["could not map the video frame"]
-                    );
-                    gst::FlowError::Error
-                })?;
-            let view = video::frame_ref(&frame).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["bad video frame: {}", e]);
-                gst::FlowError::Error
-            })?;
+            let frame = video::map_readable(self, buf, &info)?;
+            let view = video::view(self, &frame)?;
             for (fi, face) in st.faces.iter().enumerate() {
                 match st
                     .estimator
