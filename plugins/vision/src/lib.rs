@@ -21,6 +21,7 @@ pub mod speech;
 pub mod track;
 pub mod transfer;
 pub mod warp;
+pub mod workers;
 
 pub use frame::{FrameMut, FrameRef, PixelFormat, Plane};
 
