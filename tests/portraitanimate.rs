@@ -228,6 +228,32 @@ fn measurer(fmt: VideoFormat, w: usize, h: usize) -> Harness {
     )
 }
 
+/// The warp's rows split over threads (kept from frame to frame, remade when
+/// `threads` changes while playing) give the bytes of one thread.
+#[test]
+fn warp_threads_give_the_bytes_of_one_and_can_change_while_playing() {
+    let line = |threads: u32| {
+        animate_line(
+            "single_face.mp4",
+            "identity eos-after=24 !",
+            "astronaut.png",
+        )
+        .replace("name=pa ", &format!("name=pa threads={threads} "))
+    };
+    let one = rgba_frames(&line(1), |_| {});
+    let (many, warnings) = frames_and_warnings(&line(2), |n, pa| {
+        if n == 12 {
+            pa.expect("pa").set_property("threads", 3u32);
+        }
+    });
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(one.len() >= 24, "{} frames", one.len());
+    assert_eq!(many.len(), one.len());
+    for (i, (a, b)) in one.iter().zip(&many).enumerate() {
+        assert!(a.0 == b.0, "frame {i} differs");
+    }
+}
+
 #[test]
 fn driver_roll_appears_in_the_output() {
     let (dw, dh, driver) = decode_rgb(&media("grace_hopper.jpg"));

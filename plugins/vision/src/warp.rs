@@ -13,6 +13,8 @@
 use crate::delaunay::orient;
 use crate::frame::{FrameRef, PixelFormat, yuv_to_rgb};
 use crate::prefetch;
+use crate::workers::Workers;
+use std::sync::{Mutex, PoisonError};
 
 /// A copy of the packed `w`×`h` image `src` (`bpp` bytes a pixel, rows
 /// `w`·`bpp` bytes apart) framed by `margin` px that repeat its edge pixels outwards,
@@ -264,7 +266,9 @@ impl MeshWarp {
     /// triangle is sampled bilinearly from its source triangle; triangles with
     /// non-finite, far-off (> 10⁶ px) or zero-area vertices are skipped; pixels no
     /// triangle covers get the source pixel at the same position (clamped to the
-    /// source). Rows are split over `threads` scoped threads.
+    /// source). Rows are split over `threads` threads started for this call (a caller
+    /// that warps every frame keeps a [`Workers`] and calls
+    /// [`Self::warp_with_margin`]).
     pub fn warp(
         &mut self,
         src: &FrameRef,
@@ -272,7 +276,8 @@ impl MeshWarp {
         out: &mut [u8],
         threads: usize,
     ) {
-        self.warp_with_margin(src, 0, dst_points, out, threads);
+        let workers = Workers::new(threads.clamp(1, self.out_h.max(1)));
+        self.warp_with_margin(src, 0, dst_points, out, &workers);
     }
 
     /// [`Self::warp`] from the part of `src` inside a `margin` px frame, when that
@@ -281,14 +286,14 @@ impl MeshWarp {
     /// px outside it reads what clamping would have read, but the triangles along the
     /// border (whose samples reach half a pixel past the edge) need no clamping then.
     /// A margin holding other pixels shows through there; one that leaves no part
-    /// counts as 0.
+    /// counts as 0. Rows are split over `workers`.
     pub fn warp_with_margin(
         &mut self,
         src: &FrameRef,
         margin: usize,
         dst_points: &[[f32; 2]],
         out: &mut [u8],
-        threads: usize,
+        workers: &Workers,
     ) {
         assert_eq!(dst_points.len(), self.src.len(), "destination point count");
         assert_eq!(out.len(), self.out_w * self.out_h * 4, "output buffer size");
@@ -313,26 +318,47 @@ impl MeshWarp {
             w: self.out_w,
             h: self.out_h,
             words: self.out_w.div_ceil(64),
-            threads: threads.clamp(1, self.out_h),
+            parts: match workers.threads() {
+                1 => 1,
+                n => (n * BANDS_PER_THREAD).min(self.out_h),
+            },
             margin,
         };
         // Grown once, then reused: no allocation per frame.
-        let walks = job.threads * self.tris.len().max(1);
+        let walks = job.parts * self.tris.len().max(1);
         if self.walks.len() < walks {
             self.walks.resize(walks, Default::default());
         }
         let scratch = (&mut self.mask[..], &mut self.walks[..walks]);
         let (data, stride) = (src.planes[0].data, src.planes[0].stride);
         match src.format {
-            PixelFormat::Rgb => job.run(&Packed::<3, false> { data, stride, max }, out, scratch),
-            PixelFormat::Bgr => job.run(&Packed::<3, true> { data, stride, max }, out, scratch),
-            PixelFormat::Rgba | PixelFormat::Rgbx => {
-                job.run(&Packed::<4, false> { data, stride, max }, out, scratch)
+            PixelFormat::Rgb => job.run(
+                &Packed::<3, false> { data, stride, max },
+                out,
+                scratch,
+                workers,
+            ),
+            PixelFormat::Bgr => job.run(
+                &Packed::<3, true> { data, stride, max },
+                out,
+                scratch,
+                workers,
+            ),
+            PixelFormat::Rgba | PixelFormat::Rgbx => job.run(
+                &Packed::<4, false> { data, stride, max },
+                out,
+                scratch,
+                workers,
+            ),
+            PixelFormat::Bgra | PixelFormat::Bgrx => job.run(
+                &Packed::<4, true> { data, stride, max },
+                out,
+                scratch,
+                workers,
+            ),
+            PixelFormat::I420 | PixelFormat::Nv12 => {
+                job.run(&Yuv { f: *src, max }, out, scratch, workers)
             }
-            PixelFormat::Bgra | PixelFormat::Bgrx => {
-                job.run(&Packed::<4, true> { data, stride, max }, out, scratch)
-            }
-            PixelFormat::I420 | PixelFormat::Nv12 => job.run(&Yuv { f: *src, max }, out, scratch),
         }
     }
 
@@ -590,6 +616,10 @@ fn fill_clamped<S: Sampler>(s: &S, row: &mut [u8], (mut x, mut y): (i64, i64), s
         y += st.1;
     }
 }
+
+/// Bands of rows per worker: a thread that finishes its band early (few triangles
+/// there) takes another, where one band per thread waits for the slowest.
+const BANDS_PER_THREAD: usize = 2;
 
 /// Rows per tile of a band (see [`Job::band`]): 32 rows of a 512-wide RGBA source are
 /// 64 KB, about what the core's L1 and L2 keep beside the output.
@@ -979,33 +1009,38 @@ struct Job<'a> {
     w: usize,
     h: usize,
     words: usize,
-    threads: usize,
+    /// Bands of rows, as many as [`BANDS_PER_THREAD`] for each worker.
+    parts: usize,
     /// Of the source (see [`MeshWarp::warp_with_margin`]).
     margin: usize,
 }
 
 impl Job<'_> {
-    /// The scratch holds the masks of all rows and, `threads` times over, a walk per
-    /// triangle.
-    fn run<S: Sampler>(&self, s: &S, out: &mut [u8], (mask, walks): Scratch<'_>) {
+    /// The scratch holds the masks of all rows and, `parts` times over, a walk per
+    /// triangle. The bands go to the workers as they come free.
+    fn run<S: Sampler + Sync>(
+        &self,
+        s: &S,
+        out: &mut [u8],
+        (mask, walks): Scratch<'_>,
+        workers: &Workers,
+    ) {
         let h = out.len() / (self.w * 4);
-        let band = h.div_ceil(self.threads);
-        if self.threads == 1 {
+        if self.parts == 1 {
             self.band(s, out, (mask, walks), 0);
             return;
         }
-        std::thread::scope(|scope| {
-            let mut bands = out
-                .chunks_mut(band * self.w * 4)
+        let band = h.div_ceil(self.parts);
+        let bands = Mutex::new(
+            out.chunks_mut(band * self.w * 4)
                 .zip(mask.chunks_mut(band * self.words))
                 .zip(walks.chunks_mut(self.tris.len().max(1)))
-                .enumerate();
-            let first = bands.next();
-            for (i, ((o, m), wk)) in bands {
-                scope.spawn(move || self.band(s, o, (m, wk), i * band));
-            }
-            if let Some((_, ((o, m), wk))) = first {
-                self.band(s, o, (m, wk), 0);
+                .enumerate(),
+        );
+        workers.run(self.parts, &|_| {
+            let next = bands.lock().unwrap_or_else(PoisonError::into_inner).next();
+            if let Some((i, ((o, m), wk))) = next {
+                self.band(s, o, (m, wk), i * band);
             }
         });
     }
@@ -1602,7 +1637,7 @@ mod tests {
                 let mut a = vec![0u8; w * h * 4];
                 let mut b = vec![1u8; w * h * 4];
                 mw.warp(&plain, dp, &mut a, 1);
-                mw.warp_with_margin(&framed, margin, dp, &mut b, 1);
+                mw.warp_with_margin(&framed, margin, dp, &mut b, &Workers::new(1));
                 assert!(a == b, "{fmt:?}");
                 // Every triangle reads inside the framed source.
                 assert!(mw.tris.iter().all(|t| t.inner), "{fmt:?}");
@@ -1614,7 +1649,7 @@ mod tests {
         let mut mw = MeshWarp::new(&pts, delaunay(&pts), 3, 3);
         let (mut a, mut b) = (vec![0u8; 36], vec![1u8; 36]);
         mw.warp(&tiny, &pts, &mut a, 1);
-        mw.warp_with_margin(&tiny, 2, &pts, &mut b, 1);
+        mw.warp_with_margin(&tiny, 2, &pts, &mut b, &Workers::new(1));
         assert!(a == b);
     }
 

@@ -18,6 +18,7 @@ use portrait_vision::landmarks::{EYE_LEFT_OUTER, EYE_RIGHT_OUTER};
 use portrait_vision::resample::Affine;
 use portrait_vision::transfer::DrivingMotion;
 use portrait_vision::warp::MeshWarp;
+use portrait_vision::workers::Workers;
 
 use super::portrait::{self, OutputSize, Source, output_size};
 use super::{Backend, Fallback};
@@ -108,6 +109,9 @@ struct State {
     /// The CPUs this process may use, for `threads=0`: asked once, as the answer reads
     /// cgroup files (about 2 % of the live chain's time when asked every frame).
     cpus: usize,
+    /// The warp's threads and how many were asked for (kept across frames; remade when
+    /// `threads` changes).
+    workers: (usize, Workers),
 }
 
 pub struct PortraitAnimate {
@@ -190,7 +194,7 @@ impl ObjectImpl for PortraitAnimate {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("Threads for the warp (0: one per core)")
+                    .blurb("Threads for the warp (0: one per core), started once and kept from frame to frame")
                     .maximum(64)
                     .default_value(d.threads)
                     .mutable_playing()
@@ -448,6 +452,7 @@ impl BaseTransformImpl for PortraitAnimate {
             targets: Vec::new(),
             in_info: None,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers: (1, Workers::new(1)),
         });
         Ok(())
     }
@@ -646,13 +651,16 @@ impl PortraitAnimate {
             0 => st.cpus,
             n => n as usize,
         };
+        if st.workers.0 != threads {
+            st.workers = (threads, Workers::new(threads));
+        }
         portrait_infer::stages::enter(portrait_infer::stages::Stage::Render);
         st.current.warps[idx].warp_with_margin(
             &framed,
             portrait::MARGIN,
             &st.targets,
             &mut out[..ow * oh * 4],
-            threads,
+            &st.workers.1,
         );
         if let Some(lp) = st.lp.as_mut() {
             let driving = inbuf
