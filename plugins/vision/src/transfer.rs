@@ -60,8 +60,9 @@ pub struct DrivingMotion {
     /// Pose-free expression offsets (cm), 468 or empty.
     pub offsets: Vec<Vec3>,
     /// Per eye (image-left, image-right), how open the driving eye is as a fraction of
-    /// its own neutral opening (1 = as on the driver's reference frame, 0 = shut), or
-    /// NaN when unknown (then the lids follow `offsets` like every other landmark).
+    /// its own neutral opening (1 = as on the driver's reference frame, or as an open
+    /// eye when that frame caught it squinting, see [`eye_openness`]; 0 = shut), or NaN
+    /// when unknown (then the lids follow `offsets` like every other landmark).
     pub eyes: [f32; 2],
     /// The driver's brow-to-eye distance over eye-corner distance on its reference
     /// frame: its brow offsets are scaled by the source's over this, so each face's
@@ -79,12 +80,17 @@ const EYE_RATIO_KNEE: f32 = EYE_RATIO_CLOSED + 0.05;
 /// gap over eye width) now and on the reference frame: the ratio itself (now ÷
 /// reference) down to [`EYE_RATIO_KNEE`], then falling linearly to shut at
 /// [`EYE_RATIO_CLOSED`], so a squint keeps its share of the eye and a blink closes it.
-/// NaN when the reference eye was itself nearly shut (no range to measure against).
+/// A reference less open than an open eye ([`expression::EYE_RATIO_OPEN`]) caught the
+/// driver squinting or blinking: an open eye's ratio stands in for it. Otherwise a
+/// driver whose first frame has shut eyes would leave the portrait's eyes open while
+/// hers stay shut (the lids then followed the offsets from that shut reference), and
+/// open them wide when hers open. NaN when a ratio is unknown (0 or NaN: a meta made
+/// without them).
 pub fn eye_openness(now: f32, reference: f32) -> f32 {
-    let range = reference - EYE_RATIO_CLOSED;
-    if !(now.is_finite() && range.is_finite()) || range < 0.03 {
+    if !(now.is_finite() && reference > 0.0) {
         return f32::NAN;
     }
+    let reference = reference.max(expression::EYE_RATIO_OPEN);
     let knee = EYE_RATIO_KNEE.min(reference);
     let f = if now >= knee {
         now / reference
@@ -478,14 +484,25 @@ mod tests {
         // Below the knee the opening falls to shut, continuously.
         let below = eye_openness(0.105, 0.3);
         assert!(below > 0.0 && below < 0.7 * 0.105 / 0.3, "{below}");
-        // A narrow reference under the knee: the whole range is the linear fall.
-        assert!((eye_openness(0.1, 0.12) - 0.5).abs() < 1e-6);
         assert_eq!(eye_openness(0.6, 0.3), EYE_OPEN_MAX, "capped");
         assert_eq!(eye_openness(0.0, 0.3), 0.0);
+        // A reference that caught a squint or a shut eye counts as an open eye's: a
+        // shut eye now is shut, an open one as open as the portrait's.
+        let open = expression::EYE_RATIO_OPEN;
+        for reference in [0.05, 0.09, 0.12, 0.2] {
+            assert_eq!(eye_openness(0.06, reference), 0.0, "{reference}");
+            assert!(
+                (eye_openness(open, reference) - 1.0).abs() < 1e-6,
+                "{reference}"
+            );
+            assert!((eye_openness(0.2, reference) - 0.2 / open).abs() < 1e-6);
+        }
         assert!(
-            eye_openness(0.2, 0.09).is_nan(),
-            "no range on a shut reference"
+            (eye_openness(0.27, 0.27) - 1.0).abs() < 1e-6,
+            "an open reference is kept"
         );
         assert!(eye_openness(f32::NAN, 0.3).is_nan());
+        assert!(eye_openness(0.2, 0.0).is_nan(), "no reference measured");
+        assert!(eye_openness(0.2, f32::NAN).is_nan());
     }
 }
