@@ -118,6 +118,11 @@ pub fn set_driving_motion(
             reference.eye_open_ratio_right,
         ),
     ];
+    motion.eye_reference = [
+        reference.eye_open_ratio_left,
+        reference.eye_open_ratio_right,
+    ]
+    .map(|r| if r > 0.0 { r } else { f32::NAN });
     // A reference that was measured has open eyes; an all-zero one (a meta made
     // without it) says nothing about the brows.
     let measured = reference.eye_open_ratio_left > 0.0 || reference.eye_open_ratio_right > 0.0;

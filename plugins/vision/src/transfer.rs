@@ -36,6 +36,8 @@ pub struct SourceFace {
     pub anchor: Vec3,
     /// Brow-to-eye distance over eye-corner distance of the neutral source.
     pub brow_ratio: f32,
+    /// Eye-open ratios (lid gap over eye width) of the source, image-left eye first.
+    pub eye_ratios: [f32; 2],
     /// Points around the face oval, pose-free like the landmarks, each
     /// [`COLLAR_MARGIN`] farther out than its oval point at the same depth (none for
     /// fewer than 468 landmarks). Driven with the head, they carry the cheek edges,
@@ -64,6 +66,8 @@ pub struct DrivingMotion {
     /// eye when that frame caught it squinting, see [`eye_openness`]; 0 = shut), or NaN
     /// when unknown (then the lids follow `offsets` like every other landmark).
     pub eyes: [f32; 2],
+    /// The driver's eye-open ratios on her reference frame, NaN when unknown.
+    pub eye_reference: [f32; 2],
     /// The driver's brow-to-eye distance over eye-corner distance on its reference
     /// frame: its brow offsets are scaled by the source's over this, so each face's
     /// brows move within its own range. NaN when unknown (offsets as they are).
@@ -129,6 +133,7 @@ impl DrivingMotion {
             reference_scale: 1.0,
             offsets: Vec::new(),
             eyes: [f32::NAN; 2],
+            eye_reference: [f32::NAN; 2],
             brow_reference: f32::NAN,
         }
     }
@@ -161,8 +166,11 @@ impl SourceFace {
             .collect();
         let sim = pose::fit_similarity(canonical, &observed, weights)?;
         let pose_free: Vec<Vec3> = observed.iter().map(|p| sim.unapply(*p)).collect();
-        let brow_ratio =
-            expression::controls(&pose_free).map_or(f32::NAN, |c| c.brow_raise + BROW_REST);
+        let controls = expression::controls(&pose_free);
+        let brow_ratio = controls.map_or(f32::NAN, |c| c.brow_raise + BROW_REST);
+        let eye_ratios = controls.map_or([f32::NAN; 2], |c| {
+            [c.eye_open_ratio_left, c.eye_open_ratio_right]
+        });
         let collar = collar(&pose_free);
         Some(SourceFace {
             sim,
@@ -171,6 +179,7 @@ impl SourceFace {
             weights: weights.to_vec(),
             anchor: pose::weighted_centroid(&observed, weights),
             brow_ratio,
+            eye_ratios,
         })
     }
 
@@ -200,7 +209,12 @@ impl SourceFace {
                 .enumerate()
             {
                 let f = motion.eyes[e];
-                if !f.is_finite() || n < 468 {
+                // A portrait's eye as narrow as the driver's was on her reference frame
+                // (a portrait made from her own shut-eyed frame) follows her lids'
+                // offsets from there: a fraction of its small gap would keep it shut.
+                let open = expression::EYE_RATIO_OPEN;
+                let narrow = self.eye_ratios[e] < open && motion.eye_reference[e] < open;
+                if !f.is_finite() || n < 468 || narrow {
                     continue;
                 }
                 // Contour 9..=15 is the upper lid, above lower-lid points 1..=7.
@@ -380,6 +394,7 @@ mod tests {
             pose_free: p,
             weights,
             brow_ratio: 0.3,
+            eye_ratios: [0.5, 0.5],
         }
     }
 
@@ -447,6 +462,27 @@ mod tests {
         m.eyes = [f32::NAN; 2];
         f.drive(&m, &mut out);
         assert!((gap(&out, &EYE_LEFT_CONTOUR) + 1.0).abs() < 1e-4);
+        // A portrait's eye as narrow as the driver's on her reference frame follows the
+        // offsets too (a portrait made from her own shut-eyed frame); an open one keeps
+        // its fraction.
+        let mut narrow = eyed_face();
+        narrow.eye_ratios = [0.1, 0.5];
+        for &i in &EYE_LEFT_CONTOUR[9..] {
+            m.offsets[i] = [0.0, 0.5, 0.0];
+        }
+        for &i in &EYE_RIGHT_CONTOUR[9..] {
+            m.offsets[i] = [0.0, 0.5, 0.0];
+        }
+        m.eyes = [0.0, 0.0];
+        m.eye_reference = [0.1, 0.1];
+        narrow.drive(&m, &mut out);
+        assert!((gap(&out, &EYE_LEFT_CONTOUR) - 1.5).abs() < 1e-4, "offsets");
+        assert!(gap(&out, &EYE_RIGHT_CONTOUR).abs() < 1e-4, "fraction");
+        // A driver whose reference was open: the fraction, whatever the portrait.
+        m.eye_reference = [0.3, 0.3];
+        narrow.drive(&m, &mut out);
+        assert!(gap(&out, &EYE_LEFT_CONTOUR).abs() < 1e-4);
+        (m.eyes, m.eye_reference) = ([f32::NAN; 2], [f32::NAN; 2]);
         // Brows move within each face's range: a driver whose neutral brows sit at 0.2
         // (over eye width) raising them 1 cm raises this portrait's (0.3) 1.5 cm.
         let brow = BROW_LEFT_ALL[0];
