@@ -94,8 +94,9 @@ pub fn eye_openness(now: f32, reference: f32) -> f32 {
     if !(now.is_finite() && reference > 0.0) {
         return f32::NAN;
     }
+    // At least an open eye's ratio, so always above the knee.
     let reference = reference.max(expression::EYE_RATIO_OPEN);
-    let knee = EYE_RATIO_KNEE.min(reference);
+    let knee = EYE_RATIO_KNEE;
     let f = if now >= knee {
         now / reference
     } else {
@@ -200,6 +201,19 @@ impl SourceFace {
                 o
             }
         };
+        // Each eye's openness, NaN where its lids follow the offsets: unknown, or a
+        // portrait's eye as narrow as the driver's was on her reference frame (a
+        // portrait made from her own shut-eyed frame), which follows her lids' offsets
+        // from there: a fraction of its small gap would keep it shut.
+        let open = expression::EYE_RATIO_OPEN;
+        let eyes: [f32; 2] = std::array::from_fn(|e| {
+            let narrow = self.eye_ratios[e] < open && motion.eye_reference[e] < open;
+            if narrow || n < 468 {
+                f32::NAN
+            } else {
+                motion.eyes[e]
+            }
+        });
         // The pose-free point i under the expression: its offset, except on the upper
         // lids of an eye whose openness is known, which close toward the lower lid by
         // that fraction of the portrait's own gap.
@@ -208,13 +222,8 @@ impl SourceFace {
                 .into_iter()
                 .enumerate()
             {
-                let f = motion.eyes[e];
-                // A portrait's eye as narrow as the driver's was on her reference frame
-                // (a portrait made from her own shut-eyed frame) follows her lids'
-                // offsets from there: a fraction of its small gap would keep it shut.
-                let open = expression::EYE_RATIO_OPEN;
-                let narrow = self.eye_ratios[e] < open && motion.eye_reference[e] < open;
-                if !f.is_finite() || n < 468 || narrow {
+                let f = eyes[e];
+                if !f.is_finite() {
                     continue;
                 }
                 // Contour 9..=15 is the upper lid, above lower-lid points 1..=7.
