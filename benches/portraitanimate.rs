@@ -258,56 +258,45 @@ fn main() -> anyhow::Result<()> {
     run_cases(&mut alone, &driven, rounds)?;
     noise.phase("animator");
 
-    // 2. The live chain, with and without the animator.
+    // 2. The live chain, with and without the animator, then the whole chain with
+    // facedetect `props` to compare.
+    let full = |label: String, props: &[(&str, &str)]| -> anyhow::Result<Case> {
+        Ok(Case::new(
+            label,
+            &chain(&[
+                facedetect(props)?,
+                motionextract(Some(1))?,
+                animate(&source, 2)?,
+            ])?,
+            &frames.caps,
+        ))
+    };
     let mut live = vec![
         Case::new(
             "fd ! me threads=1".into(),
             &chain(&[facedetect(&[])?, motionextract(Some(1))?])?,
             &frames.caps,
         ),
-        Case::new(
-            "fd ! me threads=1 ! pa threads=2".into(),
-            &chain(&[
-                facedetect(&[])?,
-                motionextract(Some(1))?,
-                animate(&source, 2)?,
-            ])?,
-            &frames.caps,
-        ),
-        Case::new(
+        full("fd ! me threads=1 ! pa threads=2".into(), &[])?,
+        full(
             "same, fd redetect-async=off".into(),
-            &chain(&[
-                facedetect(&[("redetect-async", "off")])?,
-                motionextract(Some(1))?,
-                animate(&source, 2)?,
-            ])?,
-            &frames.caps,
-        ),
-        Case::new(
+            &[("redetect-async", "off")],
+        )?,
+        full(
             "same, fd redetect-model=none".into(),
-            &chain(&[
-                facedetect(&[("redetect-model", "none")])?,
-                motionextract(Some(1))?,
-                animate(&source, 2)?,
-            ])?,
-            &frames.caps,
-        ),
+            &[("redetect-model", "none")],
+        )?,
     ];
     // A costlier re-detector (BlazeFace 256, about 4.5 ms) with and without its own
     // thread: what redetect-async takes off the frame that re-detects.
     for asynchronous in ["off", "on"] {
-        live.push(Case::new(
+        live.push(full(
             format!("fd redetect-model=blazeface-back redetect-async={asynchronous}"),
-            &chain(&[
-                facedetect(&[
-                    ("redetect-model", "blazeface-back"),
-                    ("redetect-async", asynchronous),
-                ])?,
-                motionextract(Some(1))?,
-                animate(&source, 2)?,
-            ])?,
-            &frames.caps,
-        ));
+            &[
+                ("redetect-model", "blazeface-back"),
+                ("redetect-async", asynchronous),
+            ],
+        )?);
     }
     run_cases(&mut live, buffers, rounds)?;
     noise.phase("live_chain");
@@ -350,7 +339,9 @@ fn main() -> anyhow::Result<()> {
             Json::Obj(vec![
                 (
                     "driver",
-                    Json::s("facedetect device=cpu interval=5 ! motionextract device=cpu"),
+                    Json::s(format!(
+                        "facedetect device=cpu interval={INTERVAL} ! motionextract device=cpu"
+                    )),
                 ),
                 ("cases", Json::Arr(alone_json)),
             ]),
@@ -404,7 +395,7 @@ fn main() -> anyhow::Result<()> {
     }
     t.push_str(&format!(
         "  paired (with pa − without), per frame: p50 {d50:.2} ms, p95 {d95:.2} ms\n\
-         \nfd = facedetect device=cpu interval=5 (ONNX Runtime threads: default; redetect-async=auto, on behind the Harness, which is live), me = motionextract device=cpu, pa = portraitanimate source={SOURCE} device=cpu.\n\
+         \nfd = facedetect device=cpu interval={INTERVAL} (ONNX Runtime threads: default; redetect-async=auto, on behind the Harness, which is live), me = motionextract device=cpu, pa = portraitanimate source={SOURCE} device=cpu.\n\
          fps = frames / summed push+pull time. CPU used by other processes: {}. Wall {:.1} s; JSON in {}\n",
         noise.text(),
         started.elapsed().as_secs_f64(),
